@@ -1,0 +1,1 @@
+"""OpenSCO backend_client package."""

@@ -1,0 +1,1 @@
+"""OpenSCO models package."""

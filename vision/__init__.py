@@ -1,0 +1,1 @@
+"""OpenSCO vision package."""
