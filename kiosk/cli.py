@@ -1,0 +1,212 @@
+"""``sco``: the one command-line entry point. Each package adds its own subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kiosk import __version__
+from kiosk.core.barcodes import parse_code, parse_embedded_rules
+from kiosk.core.events import event_json
+from kiosk.core.inputs import input_from_dict
+from kiosk.core.receipt import format_receipt
+from kiosk.core.settings import CoreSettings
+from kiosk.engine import Engine
+from kiosk.errors import BarcodeError, InputFormatError, KioskError
+from kiosk.replay import DEFAULT_CATALOG, EXAMPLES_DIR, load_catalog_file, replay_lines
+
+logger = logging.getLogger("kiosk.cli")
+
+DEMO_SESSION = EXAMPLES_DIR / "sessions" / "plain-basket.jsonl"
+
+
+def _settings(args: argparse.Namespace, journal_id: str = "replay") -> CoreSettings:
+    if getattr(args, "config", None):
+        from kiosk.config import load_config
+
+        return load_config(args.config).core_settings(journal_id=journal_id)
+    return CoreSettings(journal_id=journal_id)
+
+
+def _catalog(args: argparse.Namespace, settings: CoreSettings):  # type: ignore[no-untyped-def]
+    return load_catalog_file(args.catalog or DEFAULT_CATALOG, settings.currency_exponent)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    catalog = _catalog(args, settings)
+    try:
+        with open(args.inputs, encoding="utf-8") as fh:
+            result = replay_lines(fh, catalog, settings, args.data_dir)
+    except OSError as err:
+        raise KioskError(f"cannot read {args.inputs}: {err.strerror or err}") from err
+    out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        for record in result.events:
+            out.write(event_json(record) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    for problem in result.problems:
+        print(f"{args.inputs}: {problem}", file=sys.stderr)
+    if args.receipt:
+        for receipt in result.receipts:
+            print(format_receipt(receipt, args.lang), file=sys.stderr)
+    print(
+        f"{args.inputs}: {result.inputs_applied} inputs, {len(result.events)} events, "
+        f"{len(result.receipts)} completed, {len(result.problems)} problem(s)",
+        file=sys.stderr,
+    )
+    return 1 if args.strict and result.problems else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = CoreSettings()
+    catalog = load_catalog_file(DEFAULT_CATALOG)
+    session = Path(args.session) if args.session else DEMO_SESSION
+    with session.open(encoding="utf-8") as fh:
+        result = replay_lines(fh, catalog, settings)
+    print(f"Replaying {session.name}: {result.inputs_applied} inputs, {len(result.events)} events")
+    for record in result.events:
+        if record["type"] in ("item_added", "alert_raised", "nudge_shown", "input_rejected"):
+            detail = record.get("line", {}).get("name_en") if record["type"] == "item_added" else (
+                record.get("kind") or record.get("nudge") or record.get("reason")
+            )
+            print(f"  {record['ts']:>14}  {record['type']:<16} {detail}")
+    for receipt in result.receipts:
+        print()
+        print(format_receipt(receipt, args.lang))
+    return 0
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    """Headless lane: JSON-lines inputs on stdin, events on stdout, journaled in data dir."""
+    settings = _settings(args)
+    catalog = _catalog(args, settings)
+    engine = Engine(catalog, settings, args.data_dir)
+    print(
+        event_json(
+            {
+                "type": "engine_ready",
+                "recovered_inputs": engine.recovered_inputs,
+                "state": engine.checkout.state.value,
+                "session_id": engine.checkout.session_id,
+            }
+        ),
+        flush=True,
+    )
+    try:
+        for lineno, raw in enumerate(sys.stdin, 1):
+            if not raw.strip():
+                continue
+            try:
+                item = input_from_dict(json.loads(raw))
+            except (json.JSONDecodeError, InputFormatError) as err:
+                print(f"stdin line {lineno}: {err}", file=sys.stderr, flush=True)
+                continue
+            for event in engine.submit(item):
+                sys.stdout.write(event.to_json() + "\n")
+            sys.stdout.flush()
+    finally:
+        engine.close()
+    return 0
+
+
+def cmd_barcode(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    rules = parse_embedded_rules(settings.embedded_rules, verifier=settings.embedded_price_verifier)
+    status = 0
+    for code in args.codes:
+        try:
+            parsed = parse_code(code, symbology=args.symbology, rules=rules)
+        except BarcodeError as err:
+            print(f"{code}: INVALID: {err}")
+            status = 2
+            continue
+        fields = {k: v for k, v in vars(parsed).items() if v not in (None, False, "")}
+        print(f"{code}: " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+    return status
+
+
+def cmd_catalog_check(args: argparse.Namespace) -> int:
+    catalog = load_catalog_file(args.csv)
+    by_weight = sum(1 for p in catalog.products if p.sold_by.value == "weight")
+    restricted = sum(1 for p in catalog.products if p.min_age)
+    print(
+        f"{args.csv}: OK: {len(catalog)} products ({by_weight} by weight, "
+        f"{restricted} age-restricted)"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sco", description="OpenSCO self-checkout kiosk")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="run the kiosk demo (simulated devices, no hardware)")
+    p.add_argument("--lang", choices=("en", "zh"), default="en")
+    p.add_argument("--session", help="input log to replay (default: the example basket)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("replay", help="re-run an input log through the core, write its events")
+    p.add_argument("inputs", help="JSON-lines input log (docs/replay-format.md)")
+    p.add_argument("--catalog", help="catalog CSV (default: examples/catalog.csv)")
+    p.add_argument("--config", help="kiosk TOML config for the checkout rules")
+    p.add_argument("--out", default="-", help="events file, one JSON event per line (- = stdout)")
+    p.add_argument("--data-dir", help="also journal the replay (and fill the outbox) here")
+    p.add_argument("--receipt", action="store_true", help="print receipts to stderr")
+    p.add_argument("--lang", choices=("en", "zh"), default="en")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any line was rejected")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("engine", help="headless lane: inputs on stdin, events on stdout")
+    p.add_argument("--data-dir", required=True, help="journal directory (survives restarts)")
+    p.add_argument("--catalog", help="catalog CSV (default: examples/catalog.csv)")
+    p.add_argument("--config", help="kiosk TOML config")
+    p.set_defaults(func=cmd_engine)
+
+    p = sub.add_parser("barcode", help="decode barcodes as the lane would (GS1 rules)")
+    p.add_argument("codes", nargs="+")
+    p.add_argument("--symbology", default="")
+    p.add_argument("--config", help="kiosk TOML config (embedded-price rules)")
+    p.set_defaults(func=cmd_barcode)
+
+    p = sub.add_parser("catalog", help="catalog tools")
+    csub = p.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
+    c = csub.add_parser("check", help="validate a catalog CSV (docs/catalog.md)")
+    c.add_argument("csv")
+    c.set_defaults(func=cmd_catalog_check)
+
+    from kiosk import config_cli
+
+    config_cli.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except KioskError as err:
+        print(f"sco {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

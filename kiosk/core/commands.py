@@ -1,0 +1,387 @@
+"""Shopper actions, attendant commands and payment results for ``Checkout``.
+
+Kept apart from the state machine's plumbing so each list of verbs reads as a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kiosk.core.alerts import Alert, AlertKind
+from kiosk.core.events import EventType
+from kiosk.core.inputs import AttendantCommand, ItemTrack, PaymentResult, ShopperAction
+
+if TYPE_CHECKING:
+    from kiosk.core.session import Checkout
+
+LANGUAGES = ("en", "zh")
+DECLINES_BEFORE_ALERT = 2  # a second decline in a row calls the attendant
+
+
+def iso_date(ts_ms: int) -> str:
+    """UTC calendar date of a Unix time, computed without a clock (Hinnant's algorithm)."""
+    days = ts_ms // 86_400_000 + 719_468
+    era = days // 146_097
+    doe = days - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def track_to_dict(t: ItemTrack) -> dict[str, Any]:
+    return {
+        "ts_ms": t.ts_ms,
+        "track_id": t.track_id,
+        "label": t.label,
+        "zone": t.zone,
+        "confidence": t.confidence,
+        "sku": t.sku,
+    }
+
+
+def track_from_dict(d: dict[str, Any]) -> ItemTrack:
+    return ItemTrack(
+        d["ts_ms"], d["track_id"], d["label"], d["zone"], d["confidence"], d["sku"], False
+    )
+
+
+def _int_arg(args: Any, key: str) -> int | None:
+    value = args.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str_arg(args: Any, key: str) -> str | None:
+    value = args.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+# --- shopper ----------------------------------------------------------------------------
+
+
+def on_shopper_action(co: Checkout, act: ShopperAction) -> None:
+    handler = SHOPPER_ACTIONS.get(act.action)
+    if handler is None:
+        co.reject(f"unknown shopper action {act.action!r}", action=act.action)
+        return
+    from kiosk.core.session import State
+
+    if act.action not in ("start", "set_language", "request_help") and not co.session_open:
+        co.reject(f"no session open for {act.action!r}", action=act.action)
+        return
+    if co.state is State.INTERVENTION and act.action not in ("set_language", "request_help"):
+        co.reject("lane waiting for attendant", "wait_for_attendant", action=act.action)
+        return
+    co.touch()
+    handler(co, act.args)
+
+
+def _start(co: Checkout, args: Any) -> None:
+    lang = _str_arg(args, "language")
+    if lang is not None and lang not in LANGUAGES:
+        co.reject(f"unsupported language {lang!r}; supported: {', '.join(LANGUAGES)}")
+        lang = None
+    if co.session_open:
+        if lang and lang != co.language:
+            _set_language(co, {"language": lang})
+        return
+    co.start_session(lang)
+
+
+def _set_language(co: Checkout, args: Any) -> None:
+    lang = _str_arg(args, "language")
+    if lang not in LANGUAGES:
+        co.reject(f"unsupported language {lang!r}; supported: {', '.join(LANGUAGES)}")
+        return
+    co.language = lang
+    co.emit(EventType.LANGUAGE_CHANGED, language=lang)
+
+
+def _add_by_code(co: Checkout, args: Any) -> None:
+    """Produce picked from the list or typed as a PLU, or an item chosen by SKU."""
+    plu, sku = _str_arg(args, "plu"), _str_arg(args, "sku")
+    product = co.catalog.by_plu(plu) if plu else co.catalog.by_sku(sku) if sku else None
+    if product is None:
+        co.reject(f"no product for plu={plu!r} sku={sku!r}", "item_not_found")
+        return
+    entry = "plu" if plu else "lookup"
+    code = plu or product.sku
+    if product.sold_by.value == "weight":
+        co.request_weight(product, code, entry)
+    else:
+        co.add_line(product, code, entry)
+
+
+def _cancel_weigh(co: Checkout, args: Any) -> None:
+    co.pending_weigh = None
+
+
+def _remove_item(co: Checkout, args: Any) -> None:
+    line_id = _int_arg(args, "line_id")
+    if line_id is None or not any(x.line_id == line_id and not x.voided for x in co.lines):
+        co.reject(f"no line {args.get('line_id')!r} to remove")
+        return
+    if co.settings.void_requires_attendant:
+        co.raise_alert(AlertKind.VOID_REQUEST, line_id)
+    else:
+        co.void(line_id, "shopper removed")
+
+
+def _request_help(co: Checkout, args: Any) -> None:
+    co.emit(EventType.HELP_REQUESTED, reason=_str_arg(args, "reason") or "")
+    if co.alerts.find(AlertKind.HELP) is None:
+        co.raise_alert(AlertKind.HELP, detail=_str_arg(args, "reason") or "")
+
+
+def _pay(co: Checkout, args: Any) -> None:
+    from kiosk.core.session import State
+
+    if co.state is State.PAYMENT:
+        return
+    totals = co.totals()
+    if totals.item_count == 0:
+        co.reject("nothing to pay", "cart_empty")
+        return
+    if co.age_pending:
+        co.reject("age check pending", "age_check_needed")
+        return
+    if co.pending_weigh:
+        co.pending_weigh = None
+    co.set_state(State.PAYMENT)
+    co.emit(
+        EventType.PAYMENT_REQUESTED,
+        amount_minor=co.amount_due(),
+        method=_str_arg(args, "method") or "card",
+        totals=totals.summary(),
+    )
+
+
+def _back(co: Checkout, args: Any) -> None:
+    from kiosk.core.session import State
+
+    if co.state is not State.PAYMENT:
+        return
+    if co.payments:
+        co.reject("part of the total is paid; finish payment or call the attendant")
+        return
+    co.emit(EventType.PAYMENT_CANCELLED, reason="shopper went back")
+    co.set_state(State.SHOPPING)
+
+
+def _cancel(co: Checkout, args: Any) -> None:
+    from kiosk.core.session import State
+
+    if co.payments:
+        co.reject("part of the total is paid; cancel needs the attendant", "call_attendant")
+        return
+    if co.totals().item_count and co.settings.cancel_requires_attendant:
+        if co.alerts.find(AlertKind.CANCEL_REQUEST) is None:
+            co.raise_alert(AlertKind.CANCEL_REQUEST)
+        return
+    co.end_session(State.CANCELLED, EventType.TRANSACTION_CANCELLED, by="shopper")
+
+
+SHOPPER_ACTIONS: dict[str, Callable[[Checkout, Any], None]] = {
+    "start": _start,
+    "set_language": _set_language,
+    "add_item": _add_by_code,
+    "cancel_weigh": _cancel_weigh,
+    "remove_item": _remove_item,
+    "request_help": _request_help,
+    "pay": _pay,
+    "back": _back,
+    "cancel": _cancel,
+}
+
+
+# --- attendant --------------------------------------------------------------------------
+
+
+def on_attendant_command(co: Checkout, cmd: AttendantCommand) -> None:
+    handler = ATTENDANT_COMMANDS.get(cmd.command)
+    if handler is None:
+        co.reject(f"unknown attendant command {cmd.command!r}", command=cmd.command)
+        return
+    if not co.session_open:
+        co.reject(f"no session open for {cmd.command!r}", command=cmd.command)
+        return
+    handler(co, cmd)
+
+
+def _alert_arg(co: Checkout, cmd: AttendantCommand) -> Alert | None:
+    alert_id = _str_arg(cmd.args, "alert_id")
+    alert = co.alerts.get(alert_id) if alert_id else None
+    if alert is None:
+        co.reject(f"no open alert {cmd.args.get('alert_id')!r}", command=cmd.command)
+    return alert
+
+
+def _approve(co: Checkout, cmd: AttendantCommand) -> None:
+    """Grant what the alert asked for (void, cancel, age) or simply resolve it."""
+    alert = _alert_arg(co, cmd)
+    if alert is None:
+        return
+    if alert.kind is AlertKind.AGE_CHECK:
+        _approve_age(co, cmd)
+        return
+    co.clear_alert(alert, "approved", cmd.attendant_id)
+    if alert.kind is AlertKind.VOID_REQUEST and alert.line_id is not None:
+        co.void(alert.line_id, "void approved", cmd.attendant_id)
+    elif alert.kind is AlertKind.CANCEL_REQUEST:
+        _cancel_transaction(co, cmd)
+
+
+def _reject(co: Checkout, cmd: AttendantCommand) -> None:
+    """Deny the request. A denied age check voids the restricted items."""
+    alert = _alert_arg(co, cmd)
+    if alert is None:
+        return
+    co.clear_alert(alert, "rejected", cmd.attendant_id)
+    if alert.kind is AlertKind.AGE_CHECK:
+        co.emit(EventType.AGE_REJECTED, attendant_id=cmd.attendant_id)
+        for line_id in sorted(co.age_pending):
+            co.void(line_id, "age not verified", cmd.attendant_id)
+
+
+def _clear(co: Checkout, cmd: AttendantCommand) -> None:
+    alert = _alert_arg(co, cmd)
+    if alert is not None:
+        co.clear_alert(alert, "cleared", cmd.attendant_id)
+
+
+def _clear_all(co: Checkout, cmd: AttendantCommand) -> None:
+    for alert in co.alerts.open_alerts():
+        if alert.kind is not AlertKind.AGE_CHECK:  # an ID check is never cleared in bulk
+            co.clear_alert(alert, "cleared", cmd.attendant_id)
+
+
+def _approve_age(co: Checkout, cmd: AttendantCommand) -> None:
+    co.age_pending.clear()
+    co.age_approved = True  # for the rest of this session
+    co.emit(EventType.AGE_APPROVED, attendant_id=cmd.attendant_id)
+    if alert := co.alerts.find(AlertKind.AGE_CHECK):
+        co.clear_alert(alert, "approved", cmd.attendant_id)
+
+
+def _void_item(co: Checkout, cmd: AttendantCommand) -> None:
+    line_id = _int_arg(cmd.args, "line_id")
+    if line_id is None or not co.void(line_id, "attendant void", cmd.attendant_id):
+        co.reject(f"no line {cmd.args.get('line_id')!r} to void", command=cmd.command)
+        return
+    if alert := co.alerts.find(AlertKind.VOID_REQUEST, line_id):
+        co.clear_alert(alert, "approved", cmd.attendant_id)
+
+
+def _cancel_transaction(co: Checkout, cmd: AttendantCommand) -> None:
+    from kiosk.core.session import State
+
+    if co.payments:
+        co.reject("cannot cancel: payment taken; refund first", command=cmd.command)
+        return
+    co.end_session(
+        State.CANCELLED,
+        EventType.TRANSACTION_CANCELLED,
+        by="attendant",
+        attendant_id=cmd.attendant_id,
+        totals=co.totals().summary(),
+    )
+
+
+def _suspend_transaction(co: Checkout, cmd: AttendantCommand) -> None:
+    from kiosk.core.session import State
+
+    if co.payments:
+        co.reject("cannot suspend: payment taken", command=cmd.command)
+        return
+    co.end_session(
+        State.SUSPENDED,
+        EventType.TRANSACTION_SUSPENDED,
+        attendant_id=cmd.attendant_id,
+        lines=[line.to_dict() for line in co.lines if not line.voided],
+        totals=co.totals().summary(),
+    )
+
+
+ATTENDANT_COMMANDS: dict[str, Callable[[Checkout, AttendantCommand], None]] = {
+    "approve": _approve,
+    "reject": _reject,
+    "clear": _clear,
+    "clear_all": _clear_all,
+    "approve_age": _approve_age,
+    "void_item": _void_item,
+    "cancel_transaction": _cancel_transaction,
+    "suspend_transaction": _suspend_transaction,
+}
+
+
+# --- payment terminal -------------------------------------------------------------------
+
+
+def on_payment_result(co: Checkout, result: PaymentResult) -> None:
+    from kiosk.core.session import State
+
+    if co.state is not State.PAYMENT:
+        # Money may have moved with no sale to match: never drop it silently.
+        co.reject("payment result with no payment pending", amount_minor=result.amount_minor)
+        if result.approved and co.session_open:
+            co.raise_alert(AlertKind.UNEXPECTED_PAYMENT, detail=f"{result.amount_minor}")
+        return
+    if result.amount_minor <= 0:
+        co.reject(f"payment amount must be positive, got {result.amount_minor}")
+        return
+    if not result.approved:
+        co.declines += 1
+        co.emit(EventType.PAYMENT_DECLINED, method=result.method, reason=result.reason)
+        if co.declines == DECLINES_BEFORE_ALERT:
+            co.raise_alert(AlertKind.PAYMENT_TROUBLE, detail=f"{co.declines} declines")
+        return
+    payment = {
+        "method": result.method,
+        "amount_minor": result.amount_minor,
+        "reference": result.reference,
+    }
+    co.payments.append(payment)
+    due = co.amount_due()
+    co.emit(EventType.PAYMENT_APPROVED, **payment, remaining_minor=max(due, 0))
+    if due > 0:
+        return
+    receipt = build_receipt(co, change_minor=-due)
+    co.end_session(State.COMPLETED, EventType.TRANSACTION_COMPLETED, receipt=receipt)
+
+
+def build_receipt(co: Checkout, change_minor: int = 0) -> dict[str, Any]:
+    totals = co.totals()
+    return {
+        "txn_no": co.txn_no,
+        "kiosk_id": co.settings.kiosk_id,
+        "store_id": co.settings.store_id,
+        "currency": co.settings.currency,
+        "currency_exponent": co.settings.currency_exponent,
+        "prices_include_tax": co.settings.prices_include_tax,
+        "date": iso_date(co.now_ms),
+        "started_ts_ms": co.started_ms,
+        "ended_ts_ms": co.now_ms,
+        "language": co.language,
+        "lines": [
+            {
+                **p.line.to_dict(),
+                "discount_minor": p.discount_minor,
+                "net_minor": p.net_minor,
+                "tax_minor": p.tax_minor,
+                "promotion": p.promotion,
+            }
+            for p in totals.lines
+        ],
+        "voided_lines": [x.line_id for x in co.lines if x.voided],
+        "taxes": [
+            {"rate_bp": rate, "taxable_minor": taxable, "tax_minor": tax}
+            for rate, taxable, tax in totals.tax_by_rate
+        ],
+        **totals.summary(),
+        "payments": list(co.payments),
+        "change_minor": change_minor,
+    }

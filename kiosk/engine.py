@@ -1,0 +1,126 @@
+"""The engine: owns the pure core and the journal, applies inputs one at a time.
+
+``Engine`` is synchronous and single-threaded; ``EngineThread`` wraps it with the one
+input queue that camera, scale, UI and MQTT threads feed, so the core sees inputs in the
+order they were queued and never needs a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from kiosk.core.catalog import Catalog
+from kiosk.core.events import Event
+from kiosk.core.inputs import Input
+from kiosk.core.session import Checkout
+from kiosk.core.settings import CoreSettings
+from kiosk.journal import Journal
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_FILE = "journal.sqlite3"
+
+
+class Engine:
+    """Applies inputs to the core; with a data dir, journals them first and recovers."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        settings: CoreSettings,
+        data_dir: str | Path | None = None,
+        *,
+        new_journal_id: str | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.journal = (
+            Journal(Path(data_dir) / JOURNAL_FILE, new_journal_id=new_journal_id)
+            if data_dir is not None
+            else None
+        )
+        if self.journal is not None:
+            settings = replace(settings, journal_id=self.journal.journal_id)
+        self.settings = settings
+        self.recovered_inputs = 0
+        self.checkout = self._recover()
+
+    def _recover(self) -> Checkout:
+        """Rebuild the core: last between-session checkpoint + inputs journaled after it."""
+        if self.journal is None:
+            return Checkout(self.catalog, self.settings)
+        after_id, snapshot = self.journal.last_checkpoint()
+        checkout = Checkout(self.catalog, self.settings, snapshot)
+        count = 0
+        for item in self.journal.inputs_after(after_id):
+            checkout.apply(item)  # events were stored when first applied
+            count += 1
+        self.recovered_inputs = count
+        if count:
+            logger.info(
+                "recovered session %s: %d inputs replayed, state %s",
+                checkout.session_id,
+                count,
+                checkout.state,
+            )
+        return checkout
+
+    def submit(self, item: Input) -> list[Event]:
+        if self.journal is None:
+            return self.checkout.apply(item)
+
+        def snapshot() -> dict[str, object] | None:
+            # Between sessions the core's state is small: checkpoint it, so recovery
+            # never replays more than the open session.
+            return None if self.checkout.session_open else self.checkout.snapshot()
+
+        try:
+            return self.journal.record(item, self.checkout.apply, snapshot)
+        except Exception:
+            logger.exception("input %s failed; rebuilding the core from the journal", item)
+            self.checkout = self._recover()
+            raise
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+
+EventListener = Callable[[list[Event]], None]
+
+
+class EngineThread(threading.Thread):
+    """The one thread that owns the engine. Other threads only call ``put``."""
+
+    def __init__(self, engine_factory: Callable[[], Engine], listener: EventListener) -> None:
+        super().__init__(name="opensco-engine", daemon=True)
+        self._factory = engine_factory
+        self._listener = listener
+        self._queue: queue.Queue[Input | None] = queue.Queue()
+        self.ready = threading.Event()
+        self.engine: Engine | None = None
+
+    def put(self, item: Input) -> None:
+        self._queue.put(item)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+
+    def run(self) -> None:
+        # The journal's SQLite connection must be made on the thread that uses it.
+        self.engine = self._factory()
+        self.ready.set()
+        try:
+            while (item := self._queue.get()) is not None:
+                try:
+                    events = self.engine.submit(item)
+                except Exception:  # already logged; the engine rebuilt itself
+                    continue
+                if events:
+                    self._listener(events)
+        finally:
+            self.engine.close()

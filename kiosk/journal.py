@@ -1,0 +1,184 @@
+"""The session journal and the backend outbox, in one SQLite file.
+
+Every input is written before it is applied, and the events it produced for the backend
+go to the outbox in the same transaction, so a sale and its event are never separated.
+When a session ends, the core's between-session snapshot is stored in that same
+transaction too; recovery = last checkpoint + the inputs journaled after it.
+
+SQLite runs in WAL mode with ``synchronous=FULL``: a committed input survives power loss.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kiosk.core.events import Event, event_json
+from kiosk.core.inputs import Input, input_from_dict, input_to_dict
+from kiosk.errors import InputFormatError, JournalError
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS inputs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    after_input_id INTEGER NOT NULL,
+    snapshot TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    sent_at_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at_ms IS NULL;
+"""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    seq: int
+    event_id: str
+    type: str
+    payload: str
+
+
+class Journal:
+    """One lane's durable memory. Not thread-safe: the engine thread owns it."""
+
+    def __init__(self, path: str | Path, *, new_journal_id: str | None = None) -> None:
+        """Open or create a journal. ``new_journal_id`` names a new one (replays use a
+        fixed name so their event ids are reproducible); a live lane gets a random one."""
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            self.journal_id = self._meta_setdefault("journal_id", new_journal_id or uuid.uuid4().hex)
+            version = int(self._meta_setdefault("schema_version", str(SCHEMA_VERSION)))
+        except sqlite3.DatabaseError as err:
+            raise JournalError(f"cannot open journal {self.path}: {err}") from err
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {self.path} has schema {version}; this OpenSCO knows {SCHEMA_VERSION}"
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _meta_setdefault(self, key: str, value: str) -> str:
+        self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0])
+
+    # --- writing ------------------------------------------------------------------------
+
+    def record(
+        self,
+        item: Input,
+        apply: Callable[[Input], list[Event]],
+        snapshot: Callable[[], dict[str, Any] | None],
+    ) -> list[Event]:
+        """Journal ``item``, apply it, and store its outbox events, atomically.
+
+        ``snapshot`` returns the core's checkpoint when a session just ended, else None.
+        If ``apply`` raises, nothing is stored and the error propagates: the caller must
+        rebuild the core from the journal, since the failed apply may have half-changed it.
+        """
+        body = event_json(input_to_dict(item))
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            cur = self._db.execute(
+                "INSERT INTO inputs (ts_ms, body) VALUES (?, ?)", (item.ts_ms, body)
+            )
+            input_id = cur.lastrowid
+            events = apply(item)
+            self._db.executemany(
+                "INSERT INTO outbox (seq, event_id, type, ts_ms, payload) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (e.seq, e.event_id, e.type.value, e.ts_ms, e.to_json())
+                    for e in events
+                    if e.for_backend
+                ],
+            )
+            snap = snapshot()
+            if snap is not None:
+                # One row: only the latest checkpoint matters for recovery.
+                self._db.execute(
+                    "INSERT OR REPLACE INTO checkpoints (id, after_input_id, snapshot) "
+                    "VALUES (1, ?, ?)",
+                    (input_id, json.dumps(snap, sort_keys=True)),
+                )
+            self._db.execute("COMMIT")
+            return events
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    # --- recovery -----------------------------------------------------------------------
+
+    def last_checkpoint(self) -> tuple[int, dict[str, Any] | None]:
+        row = self._db.execute(
+            "SELECT after_input_id, snapshot FROM checkpoints ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return 0, None
+        return int(row[0]), json.loads(row[1])
+
+    def inputs_after(self, input_id: int) -> Iterator[Input]:
+        with closing(self._db.cursor()) as cur:
+            for row_id, body in cur.execute(
+                "SELECT id, body FROM inputs WHERE id > ? ORDER BY id", (input_id,)
+            ):
+                try:
+                    yield input_from_dict(json.loads(body))
+                except (InputFormatError, ValueError) as err:
+                    raise JournalError(f"journal row {row_id} is unreadable: {err}") from err
+
+    def input_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM inputs").fetchone()[0])
+
+    # --- outbox -------------------------------------------------------------------------
+
+    def outbox_pending(self, limit: int = 100) -> list[OutboxRow]:
+        rows = self._db.execute(
+            "SELECT seq, event_id, type, payload FROM outbox WHERE sent_at_ms IS NULL "
+            "ORDER BY seq LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [OutboxRow(*row) for row in rows]
+
+    def outbox_mark_sent(self, seqs: list[int], sent_at_ms: int) -> None:
+        self._db.executemany(
+            "UPDATE outbox SET sent_at_ms = ? WHERE seq = ?", [(sent_at_ms, s) for s in seqs]
+        )
+
+    def outbox_count(self, *, pending_only: bool = False) -> int:
+        sql = "SELECT COUNT(*) FROM outbox" + (" WHERE sent_at_ms IS NULL" if pending_only else "")
+        return int(self._db.execute(sql).fetchone()[0])
+
+    def events_since(self, seq: int) -> list[str]:
+        """Backend events after ``seq`` (for replays the backend asks for on a gap)."""
+        rows = self._db.execute(
+            "SELECT payload FROM outbox WHERE seq > ? ORDER BY seq", (seq,)
+        ).fetchall()
+        return [str(r[0]) for r in rows]

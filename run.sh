@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# OpenSCO entry point.  See docs/setup.md.
+#
+#   ./run.sh demo [ARGS...]   set up, then run `sco demo ARGS...`
+#   ./run.sh test [ARGS...]   set up, then run the test suite (ARGS go to pytest)
+#
+# Set-up is shared by both commands and idempotent: missing Debian packages are
+# installed with apt-get, .venv/ is created with the system python3, and
+# `pip install -e '.[dev]'` runs only when pyproject.toml changed since the last
+# successful install.  A re-run with nothing changed prints nothing and takes
+# well under a second.
+#
+# Environment knobs (all optional):
+#   PYTHON=/path/to/python3     interpreter used to create .venv (default: python3)
+#   OPENSCO_SKIP_APT=1          never call apt-get (packages managed elsewhere)
+#   PIP_CERT / REQUESTS_CA_BUNDLE / SSL_CERT_FILE
+#                               honoured for pip's TLS (for networks with their own CA)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
+cd "$ROOT"
+
+VENV="$ROOT/.venv"
+STAMP="$VENV/.opensco-pyproject.sha256"
+
+# Debian packages the project needs at run/test time (why: see docs/setup.md).
+APT_PACKAGES=(
+    python3-venv python3-pip python3-dev    # venv + pip (ensurepip), headers for sdists
+    libzbar0                                # pyzbar loads libzbar.so.0 via ctypes
+    mosquitto                               # MQTT broker (kiosk bus, test fixtures)
+    xvfb xauth                              # headless X server for Kivy tests
+    libgl1 libegl1 libgl1-mesa-dri          # OpenGL for Kivy's SDL2 window (mesa swrast)
+    libmtdev1                               # Kivy mtdev touch input provider
+    xclip                                   # Kivy clipboard provider on X11
+    fonts-noto-cjk                          # CJK glyphs for product names
+    git ca-certificates                     # clone/update, TLS for pip
+)
+
+log() { printf 'run.sh: %s\n' "$*" >&2; }
+die() { printf 'run.sh: ERROR: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+    cat >&2 <<'EOF'
+usage: ./run.sh demo [ARGS...]   set up, then run the kiosk demo (sco demo ARGS...)
+       ./run.sh test [ARGS...]   set up, then run the test suite (ARGS passed to pytest)
+EOF
+}
+
+# ---------------------------------------------------------------- set-up ----
+
+ensure_apt_packages() {
+    [[ "${OPENSCO_SKIP_APT:-0}" == 1 ]] && return 0
+    if ! command -v dpkg >/dev/null 2>&1; then
+        log "dpkg not found (not Debian?); make sure these are installed: ${APT_PACKAGES[*]}"
+        return 0
+    fi
+    local missing=() p
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed$' || missing+=("$p")
+    done
+    ((${#missing[@]} == 0)) && return 0
+
+    local sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null 2>&1 \
+            || die "missing Debian packages: ${missing[*]} -- run as root or install sudo"
+        sudo=(sudo)
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y
+               -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0)
+    "${apt[@]}" update >/dev/null || die "apt-get update failed"
+    "${apt[@]}" install --no-install-recommends "${missing[@]}" \
+        || die "apt-get install failed for: ${missing[*]}"
+}
+
+venv_ok() {
+    [[ -x "$VENV/bin/python" ]] \
+        && "$VENV/bin/python" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null
+}
+
+ensure_venv() {
+    venv_ok && return 0
+    local py="${PYTHON:-python3}"
+    command -v "$py" >/dev/null 2>&1 || die "$py not found; install Debian's python3 (3.11)"
+    "$py" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null \
+        || die "$py is $("$py" -V 2>&1); OpenSCO needs Python >= 3.11"
+    if [[ -e "$VENV" ]]; then
+        log ".venv exists but is broken (interpreter missing or too old); recreating it"
+        rm -rf "$VENV"
+    fi
+    log "creating .venv with $(command -v "$py") ($("$py" -V 2>&1))"
+    "$py" -m venv "$VENV" || die "python3 -m venv failed (is python3-venv installed?)"
+}
+
+ensure_python_deps() {
+    local want have=""
+    want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    [[ -f "$STAMP" ]] && have="$(cat "$STAMP")"
+    [[ "$want" == "$have" && -x "$VENV/bin/sco" ]] && return 0
+
+    # Networks that intercept TLS publish their CA bundle in one of these variables;
+    # pip reads PIP_CERT (and requests reads REQUESTS_CA_BUNDLE) itself, so only map
+    # SSL_CERT_FILE when neither is set.
+    if [[ -z "${PIP_CERT:-}" && -z "${REQUESTS_CA_BUNDLE:-}" && -n "${SSL_CERT_FILE:-}" \
+          && -f "${SSL_CERT_FILE}" ]]; then
+        export PIP_CERT="$SSL_CERT_FILE"
+    fi
+    log "installing Python dependencies into .venv (pip install -e '.[dev]')"
+    export PIP_DISABLE_PIP_VERSION_CHECK=1
+    "$VENV/bin/python" -m pip install -q -e '.[dev]' \
+        || die "pip install -e '.[dev]' failed (re-run ./run.sh to retry)"
+    printf '%s\n' "$want" >"$STAMP"
+}
+
+setup() {
+    ensure_apt_packages
+    ensure_venv
+    ensure_python_deps
+}
+
+# ------------------------------------------------------------ test mode ----
+
+TMPD=""
+BG_PIDS=()
+
+cleanup() {
+    local rc=$? pid
+    for pid in "${BG_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    [[ -n "$TMPD" ]] && rm -rf "$TMPD"
+    exit "$rc"
+}
+
+free_port() {
+    "$VENV/bin/python" - <<'EOF'
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+EOF
+}
+
+port_open() {
+    "$VENV/bin/python" - "$1" <<'EOF' 2>/dev/null
+import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.5).close()
+EOF
+}
+
+start_xvfb() {
+    [[ -n "${DISPLAY:-}" ]] && return 0
+    command -v Xvfb >/dev/null 2>&1 || die "Xvfb not found (Debian package xvfb)"
+    local n pid i
+    for ((n = 99; n < 200; n++)); do
+        [[ -e "/tmp/.X${n}-lock" || -e "/tmp/.X11-unix/X${n}" ]] && continue
+        Xvfb ":$n" -screen 0 1280x800x24 -nolisten tcp >"$TMPD/xvfb.log" 2>&1 &
+        pid=$!
+        for ((i = 0; i < 100; i++)); do    # up to 10 s
+            kill -0 "$pid" 2>/dev/null || break
+            if [[ -S "/tmp/.X11-unix/X${n}" ]]; then
+                BG_PIDS+=("$pid")
+                export DISPLAY=":$n"
+                return 0
+            fi
+            sleep 0.1
+        done
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    cat "$TMPD/xvfb.log" >&2 || true
+    die "could not start Xvfb on any display :99..:199"
+}
+
+start_mosquitto() {
+    export OPENSCO_MOSQUITTO
+    OPENSCO_MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+    [[ -x "$OPENSCO_MOSQUITTO" ]] || die "mosquitto not found (Debian package mosquitto)"
+    local port pid i
+    port="$(free_port)"
+    cat >"$TMPD/mosquitto.conf" <<EOF
+listener $port 127.0.0.1
+allow_anonymous true
+persistence false
+log_dest stderr
+EOF
+    "$OPENSCO_MOSQUITTO" -c "$TMPD/mosquitto.conf" >"$TMPD/mosquitto.log" 2>&1 &
+    pid=$!
+    BG_PIDS+=("$pid")
+    for ((i = 0; i < 100; i++)); do    # up to 10 s
+        if port_open "$port"; then
+            export OPENSCO_TEST_BROKER="127.0.0.1:$port"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$TMPD/mosquitto.log" >&2 || true
+    die "shared test mosquitto did not come up on 127.0.0.1:$port"
+}
+
+run_tests() {
+    TMPD="$(mktemp -d "${TMPDIR:-/tmp}/opensco-test.XXXXXX")"
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM HUP
+
+    export KIVY_NO_ARGS=1 KIVY_NO_CONSOLELOG=1 KIVY_HOME="$VENV/kivy-home"
+    mkdir -p "$KIVY_HOME"
+    start_xvfb
+    start_mosquitto
+
+    local t0 t1 rc=0
+    t0="$(date +%s.%N)"
+    "$VENV/bin/python" -m pytest -q "$@" || rc=$?
+    t1="$(date +%s.%N)"
+    if ((rc == 5)); then
+        log "ERROR: pytest collected no tests (exit 5) -- treated as a failure"
+    fi
+    awk -v a="$t0" -v b="$t1" -v rc="$rc" \
+        'BEGIN { printf "run.sh: test suite wall time: %.1f s (pytest exit %d)\n", b - a, rc }' >&2
+    return "$rc"
+}
+
+# ------------------------------------------------------------------ main ----
+
+cmd="${1:-}"
+case "$cmd" in
+    demo)
+        shift
+        setup
+        exec "$VENV/bin/sco" demo "$@"
+        ;;
+    test)
+        shift
+        setup
+        run_tests "$@"
+        ;;
+    -h | --help | help)
+        usage
+        ;;
+    *)
+        usage
+        exit 2
+        ;;
+esac
