@@ -110,6 +110,9 @@ def cmd_engine(args: argparse.Namespace) -> int:
                 continue
             for event in engine.submit(item):
                 sys.stdout.write(event.to_json() + "\n")
+            if args.ack:
+                # Written after the input is committed: a driver knows it is durable.
+                sys.stdout.write(event_json({"type": "ack", "line": lineno}) + "\n")
             sys.stdout.flush()
     finally:
         engine.close()
@@ -169,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", required=True, help="journal directory (survives restarts)")
     p.add_argument("--catalog", help="catalog CSV (default: examples/catalog.csv)")
     p.add_argument("--config", help="kiosk TOML config")
+    p.add_argument("--ack", action="store_true", help="print an ack line after each input")
     p.set_defaults(func=cmd_engine)
 
     p = sub.add_parser("barcode", help="decode barcodes as the lane would (GS1 rules)")

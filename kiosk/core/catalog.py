@@ -265,6 +265,12 @@ def _opt_int(text: str) -> int | None:
     return int(text)
 
 
+def _matching(text: str, pattern: re.Pattern[str], rule: str) -> str | None:
+    if text and pattern.fullmatch(text) is None:
+        raise _RowError(f"{text!r} {rule}")
+    return text or None
+
+
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split("|") if part.strip()]
 
@@ -338,8 +344,8 @@ def _product(cells: dict[str, str], line: int, exp: int) -> Product:
             sold_by=col("sold_by", _sold_by),
             tax_rate_bp=col("tax_rate", lambda t: _decimal(t, 2) if t else 0),
             gtins=col("gtin", _gtins),
-            plu=col("plu", lambda t: t or None),
-            store_code=col("store_code", lambda t: t or None),
+            plu=col("plu", lambda t: _matching(t, _PLU, "must be 4 or 5 digits")),
+            store_code=col("store_code", lambda t: _matching(t, _INT, "must be digits")),
             expected_weight_g=col("expected_weight_g", _opt_int),
             weight_tolerance_g=col("weight_tolerance_g", _opt_int),
             min_age=col("min_age", lambda t: _opt_int(t) or 0),
