@@ -75,7 +75,11 @@ class Journal:
             self.journal_id = self._meta_setdefault("journal_id", new_journal_id or uuid.uuid4().hex)
             version = int(self._meta_setdefault("schema_version", str(SCHEMA_VERSION)))
         except sqlite3.DatabaseError as err:
-            raise JournalError(f"cannot open journal {self.path}: {err}") from err
+            raise JournalError(
+                f"cannot open journal {self.path}: {err}. The lane will not start on a damaged "
+                "journal (it may hold an open sale and unsent events): copy the file for "
+                "support, then move it aside to start with an empty one"
+            ) from err
         if version > SCHEMA_VERSION:
             raise JournalError(
                 f"journal {self.path} has schema {version}; this OpenSCO knows {SCHEMA_VERSION}"

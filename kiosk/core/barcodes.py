@@ -14,6 +14,25 @@ from enum import StrEnum
 from kiosk.core.settings import DEFAULT_EMBEDDED_RULES
 from kiosk.errors import BarcodeError
 
+__all__ = [
+    "DEFAULT_RULES",
+    "GS",
+    "BarcodeError",
+    "CodeKind",
+    "EmbeddedRule",
+    "ParsedCode",
+    "expand_upce",
+    "gtin_check_digit",
+    "is_ifps_plu",
+    "is_valid_gtin",
+    "normalize_gtin",
+    "parse_code",
+    "parse_embedded_rule",
+    "parse_embedded_rules",
+    "parse_gs1_element_string",
+    "price_verifier_digit",
+]
+
 GS = "\x1d"  # FNC1 as transmitted by scanners between variable-length AIs
 
 # Only ASCII digits: str.isdigit() accepts "²" and Arabic-Indic digits, which int() mishandles.

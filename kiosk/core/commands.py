@@ -76,6 +76,14 @@ def on_shopper_action(co: Checkout, act: ShopperAction) -> None:
     if co.state is State.INTERVENTION and act.action not in ("set_language", "request_help"):
         co.reject("lane waiting for attendant", "wait_for_attendant", action=act.action)
         return
+    if co.state is State.PAYMENT and act.action in ("add_item", "remove_item", "cancel"):
+        # Like a scan during payment: the amount asked of the terminal would be stale.
+        if not co.payments:
+            co.emit(EventType.PAYMENT_CANCELLED, reason=f"shopper chose {act.action}")
+            co.set_state(State.SHOPPING)
+        elif act.action != "cancel":  # _cancel says why itself
+            co.reject("payment in progress", "finish_payment", action=act.action)
+            return
     co.touch()
     handler(co, act.args)
 
@@ -132,6 +140,10 @@ def _remove_item(co: Checkout, args: Any) -> None:
 
 
 def _request_help(co: Checkout, args: Any) -> None:
+    if not co.session_open:
+        # Help on the welcome screen opens a session, so the alert has a unique id, an
+        # attendant can clear it, and it is in the journal like any other.
+        co.start_session()
     co.emit(EventType.HELP_REQUESTED, reason=_str_arg(args, "reason") or "")
     if co.alerts.find(AlertKind.HELP) is None:
         co.raise_alert(AlertKind.HELP, detail=_str_arg(args, "reason") or "")
@@ -249,8 +261,13 @@ def _reject(co: Checkout, cmd: AttendantCommand) -> None:
 
 def _clear(co: Checkout, cmd: AttendantCommand) -> None:
     alert = _alert_arg(co, cmd)
-    if alert is not None:
-        co.clear_alert(alert, "cleared", cmd.attendant_id)
+    if alert is None:
+        return
+    if alert.kind is AlertKind.AGE_CHECK:
+        # Clearing would hide the check while payment stays refused: approve or reject it.
+        co.reject("an age check must be approved or rejected", command=cmd.command)
+        return
+    co.clear_alert(alert, "cleared", cmd.attendant_id)
 
 
 def _clear_all(co: Checkout, cmd: AttendantCommand) -> None:
@@ -345,6 +362,7 @@ def on_payment_result(co: Checkout, result: PaymentResult) -> None:
         "reference": result.reference,
     }
     co.payments.append(payment)
+    co.declines = 0  # "in a row": an approval ends a run of declines
     due = co.amount_due()
     co.emit(EventType.PAYMENT_APPROVED, **payment, remaining_minor=max(due, 0))
     if due > 0:

@@ -156,6 +156,7 @@ def _discounts(
     """Promotion discount per line id. A multi-buy saving lands on the line completing a group."""
     discounts: dict[int, int] = {}
     counted: dict[str, int] = {}
+    seen: dict[str, list[CartLine]] = {}
     for line in lines:
         promo = promotions.get(line.sku)
         if promo is None or line.voided:
@@ -166,10 +167,22 @@ def _discounts(
             before = counted.get(line.sku, 0)
             after = before + line.quantity
             counted[line.sku] = after
+            same_sku = seen.setdefault(line.sku, [])
+            same_sku.append(line)
             groups = after // promo.quantity - before // promo.quantity
             saving = promo.quantity * line.unit_price_minor - promo.price_minor
             if groups and saving > 0:
-                discounts[line.line_id] = groups * saving
+                # A saving larger than the completing line (e.g. 3 for 5.00 on 3.00 items)
+                # spills onto the earlier lines of the same item, never below zero.
+                owed = groups * saving
+                for prior in reversed(same_sku):
+                    room = prior.amount_minor - discounts.get(prior.line_id, 0)
+                    take = min(owed, max(room, 0))
+                    if take:
+                        discounts[prior.line_id] = discounts.get(prior.line_id, 0) + take
+                        owed -= take
+                    if not owed:
+                        break
     return discounts
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from kiosk.core import commands
 from kiosk.core.alerts import Alert, AlertBook, AlertKind
-from kiosk.core.barcodes import BarcodeError, CodeKind, parse_code, parse_embedded_rules
+from kiosk.core.barcodes import CodeKind, parse_code, parse_embedded_rules
 from kiosk.core.catalog import Catalog, Product, SoldBy
 from kiosk.core.events import Event, EventType, make_event_id
 from kiosk.core.inputs import (
@@ -34,6 +34,7 @@ from kiosk.core.inputs import (
 )
 from kiosk.core.pricing import CartLine, Totals, compute_totals, line_for_product, void_line
 from kiosk.core.settings import CoreSettings
+from kiosk.errors import BarcodeError
 
 
 class State(StrEnum):
@@ -110,7 +111,8 @@ class Checkout:
         )
 
     def amount_due(self) -> int:
-        return self.totals().total_minor - sum(p["amount_minor"] for p in self.payments)
+        paid: int = sum(p["amount_minor"] for p in self.payments)
+        return self.totals().total_minor - paid
 
     # --- the one entry point ----------------------------------------------------------
 
@@ -118,7 +120,7 @@ class Checkout:
         # A clock stepped backwards (NTP) must not reorder timeouts.
         self.now_ms = max(self.now_ms, item.ts_ms)
         self._out = []
-        handler: Callable[[Any], None] = {
+        handlers: dict[type, Callable[[Any], None]] = {
             BarcodeRead: self._on_barcode,
             WeightReading: self._on_weight,
             ItemTrack: self._on_track,
@@ -126,8 +128,8 @@ class Checkout:
             AttendantCommand: lambda c: commands.on_attendant_command(self, c),
             PaymentResult: self._on_payment,
             Tick: self._on_tick,
-        }[type(item)]
-        handler(item)
+        }
+        handlers[type(item)](item)
         out, self._out = self._out, []
         return out
 
@@ -176,6 +178,8 @@ class Checkout:
             self.set_state(State.PAYMENT if self.payments else State.SHOPPING)
 
     def start_session(self, language: str | None = None) -> None:
+        # A language picked on the welcome screen (before any session) carries over.
+        language = language or self.language
         self._reset_session()
         self.txn_no += 1
         self.session_id = make_event_id(
@@ -239,7 +243,12 @@ class Checkout:
             self.reject("produce scale offline", "scale_unavailable", sku=product.sku)
             self.raise_alert(AlertKind.WEIGH_PROBLEM, detail="produce scale offline")
             return
-        if scan and scan["stable"] and self._weight_in_range(scan["weight_g"]):
+        if (
+            scan
+            and scan["stable"]
+            and scan["status"] == WeightStatus.OK.value
+            and self._weight_in_range(scan["weight_g"])
+        ):
             self.add_line(product, code, entry, weight_g=scan["weight_g"])
             return
         self.pending_weigh = (product, code, entry)
@@ -368,7 +377,8 @@ class Checkout:
             "seq": self.seq,
             "txn_no": self.txn_no,
             "now_ms": self.now_ms,
-            "weights": self.weights,
+            "weights": {k: dict(v) for k, v in self.weights.items()},
+            "language": self.language,
             "tracks": [commands.track_to_dict(t) for t in self.tracks.values()],
             "last_code": list(self._last_code) if self._last_code else None,
         }
@@ -380,5 +390,6 @@ class Checkout:
         self.now_ms = snap["now_ms"]
         self.weights = {k: dict(v) for k, v in snap["weights"].items()}
         self.tracks = {t["track_id"]: commands.track_from_dict(t) for t in snap["tracks"]}
+        self.language = snap.get("language", self.language)
         last = snap.get("last_code")
         self._last_code = (last[0], last[1]) if last else None
