@@ -38,8 +38,14 @@ class Log:
         for line in self.lines:
             checkout.apply(input_from_dict(line))
         due = checkout.amount_due()
-        self.add(dt, type="payment", approved=True, amount_minor=due + tip, method=method,
-                 reference=f"T{len(self.lines):04d}")
+        self.add(
+            dt,
+            type="payment",
+            approved=True,
+            amount_minor=due + tip,
+            method=method,
+            reference=f"T{len(self.lines):04d}",
+        )
 
     def write(self, name: str) -> None:
         OUT.mkdir(exist_ok=True)
@@ -82,7 +88,12 @@ def embedded_price() -> None:
     log = Log()
     log.add(0, type="barcode", data=label("21", "10001", "01234"), symbology="EAN13")
     log.add(3.0, type="barcode", data=label("23", "10002", "02590"), symbology="EAN13")
-    log.add(3.0, type="barcode", data="(01)06971201001025(3103)000652(17)261231", symbology="DATABAR_EXP")
+    log.add(
+        3.0,
+        type="barcode",
+        data="(01)06971201001025(3103)000652(17)261231",
+        symbology="DATABAR_EXP",
+    )
     log.add(4.0, type="shopper", action="pay", args={"method": "cash"})
     log.pay(20.0, method="cash", tip=1500)
     log.write("embedded-price.jsonl")
@@ -96,8 +107,14 @@ def age_restricted() -> None:
     log.add(3.0, type="shopper", action="pay", args={"method": "card"})
     log.add(20.0, type="attendant", command="approve_age", attendant_id="att-07", args={})
     log.add(3.0, type="shopper", action="pay", args={"method": "card"})
-    log.add(8.0, type="payment", approved=False, amount_minor=1300, method="card",
-            reason="insufficient funds")
+    log.add(
+        8.0,
+        type="payment",
+        approved=False,
+        amount_minor=1300,
+        method="card",
+        reason="insufficient funds",
+    )
     log.pay(10.0)
     log.write("age-restricted.jsonl")
 
@@ -108,8 +125,9 @@ def cancelled() -> None:
     log.add(2.0, type="barcode", data="6902279010107", symbology="EAN13")
     log.add(2.0, type="barcode", data="6902511203311", symbology="EAN13")
     log.add(5.0, type="shopper", action="cancel", args={})
-    log.add(30.0, type="attendant", command="approve", attendant_id="att-07",
-            args={"alert_id": "A1-1"})
+    log.add(
+        30.0, type="attendant", command="approve", attendant_id="att-07", args={"alert_id": "A1-1"}
+    )
     log.write("cancelled.jsonl")
 
 
@@ -134,6 +152,13 @@ def bad_input() -> None:
 
 
 if __name__ == "__main__":
-    for make in (plain_basket, produce_by_weight, embedded_price, age_restricted, cancelled, bad_input):
+    for make in (
+        plain_basket,
+        produce_by_weight,
+        embedded_price,
+        age_restricted,
+        cancelled,
+        bad_input,
+    ):
         make()
         print("wrote", make.__name__)

@@ -73,8 +73,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Replaying {session.name}: {result.inputs_applied} inputs, {len(result.events)} events")
     for record in result.events:
         if record["type"] in ("item_added", "alert_raised", "nudge_shown", "input_rejected"):
-            detail = record.get("line", {}).get("name_en") if record["type"] == "item_added" else (
-                record.get("kind") or record.get("nudge") or record.get("reason")
+            detail = (
+                record.get("line", {}).get("name_en")
+                if record["type"] == "item_added"
+                else (record.get("kind") or record.get("nudge") or record.get("reason"))
             )
             print(f"  {record['ts']:>14}  {record['type']:<16} {detail}")
     for receipt in result.receipts:

@@ -72,7 +72,9 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
-            self.journal_id = self._meta_setdefault("journal_id", new_journal_id or uuid.uuid4().hex)
+            self.journal_id = self._meta_setdefault(
+                "journal_id", new_journal_id or uuid.uuid4().hex
+            )
             version = int(self._meta_setdefault("schema_version", str(SCHEMA_VERSION)))
         except sqlite3.DatabaseError as err:
             raise JournalError(

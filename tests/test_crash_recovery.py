@@ -32,20 +32,31 @@ INPUTS = [
     {"t": 1009.0, "type": "shopper", "action": "add_item", "args": {"plu": "4011"}},
     {"t": 1010.0, "type": "weight", "platform": "scan", "weight_g": 0, "stable": True},
     {"t": 1012.0, "type": "shopper", "action": "remove_item", "args": {"line_id": 2}},
-    {"t": 1030.0, "type": "attendant", "command": "approve", "attendant_id": "a1",
-     "args": {"alert_id": "A1-2"}},
+    {
+        "t": 1030.0,
+        "type": "attendant",
+        "command": "approve",
+        "attendant_id": "a1",
+        "args": {"alert_id": "A1-2"},
+    },
     {"t": 1031.0, "type": "attendant", "command": "approve_age", "attendant_id": "a1"},
     {"t": 1034.0, "type": "barcode", "data": "6900840100110"},
     {"t": 1040.0, "type": "shopper", "action": "pay", "args": {"method": "card"}},
-]  # fmt: skip
+]
 
 
 def _reference(catalog: Catalog) -> dict[str, Any]:
     """The uninterrupted run, plus the payment it needs."""
     lines = [json.dumps(x) for x in INPUTS]
     due = [e for e in replay_lines(lines, catalog).events if e["type"] == "payment_requested"]
-    pay = {"t": 1050.0, "type": "payment", "approved": True, "method": "card",
-           "amount_minor": due[-1]["amount_minor"], "reference": "T1"}  # fmt: skip
+    pay = {
+        "t": 1050.0,
+        "type": "payment",
+        "approved": True,
+        "method": "card",
+        "amount_minor": due[-1]["amount_minor"],
+        "reference": "T1",
+    }
     full = replay_lines([*lines, json.dumps(pay)], catalog)
     return {"inputs": [*INPUTS, pay], "receipt": full.receipts[0], "events": full.events}
 
@@ -119,8 +130,9 @@ def test_kill_9_mid_session_resumes_exactly(
     ids = [e["event_id"] for e in before + after]
     assert len(set(ids)) == len(ids)
     # Same event stream as the uninterrupted run, apart from the journal-specific ids.
-    strip = [{k: v for k, v in e.items() if k not in ("event_id", "session_id")}
-             for e in before + after]  # fmt: skip
+    strip = [
+        {k: v for k, v in e.items() if k not in ("event_id", "session_id")} for e in before + after
+    ]
     ref_strip = [
         {k: v for k, v in e.items() if k not in ("event_id", "session_id")} for e in ref["events"]
     ]
@@ -128,8 +140,11 @@ def test_kill_9_mid_session_resumes_exactly(
     # Every backend event reached the outbox exactly once.
     with sqlite3.connect(tmp_path / "journal.sqlite3") as db:
         outbox = [r[0] for r in db.execute("SELECT event_id FROM outbox ORDER BY seq")]
-    backend = [e["event_id"] for e in before + after
-               if e["type"] not in ("nudge_shown", "weight_requested", "language_changed")]  # fmt: skip
+    backend = [
+        e["event_id"]
+        for e in before + after
+        if e["type"] not in ("nudge_shown", "weight_requested", "language_changed")
+    ]
     assert outbox == backend
 
 
@@ -141,8 +156,11 @@ def test_lane_restarted_after_a_completed_sale_starts_clean(tmp_path: Path) -> N
     lane.kill9()
     lane = Lane(tmp_path)
     assert lane.ready == {
-        "type": "engine_ready", "recovered_inputs": 0, "state": "completed", "session_id": None,
-    }  # fmt: skip
+        "type": "engine_ready",
+        "recovered_inputs": 0,
+        "state": "completed",
+        "session_id": None,
+    }
     events = lane.send({"t": 1764062000.0, "type": "barcode", "data": "6900840100110"})
     lane.close()
     started = [e for e in events if e["type"] == "session_started"]

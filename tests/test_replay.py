@@ -66,8 +66,11 @@ def test_age_restricted_session_needed_the_attendant(example_catalog: Catalog) -
 
 
 def test_produce_weight_comes_from_the_stable_reading(example_catalog: Catalog) -> None:
-    lines = [e["line"] for e in _replay("produce-by-weight.jsonl", example_catalog).events
-             if e["type"] == "item_added"]  # fmt: skip
+    lines = [
+        e["line"]
+        for e in _replay("produce-by-weight.jsonl", example_catalog).events
+        if e["type"] == "item_added"
+    ]
     assert [(x["sku"], x["weight_g"]) for x in lines[:2]] == [("PRD-001", 1184), ("PRD-002", 912)]
 
 

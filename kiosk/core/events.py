@@ -85,7 +85,9 @@ def event_json(obj: Mapping[str, Any]) -> str:
 
 def make_event_id(kiosk_id: str, journal_id: str, seq: int) -> str:
     """A stable UUID-shaped id (RFC 4122 layout over SHA-256), unique per lane and journal."""
-    digest = bytearray(hashlib.sha256(f"{kiosk_id}\x1f{journal_id}\x1f{seq}".encode()).digest()[:16])
+    digest = bytearray(
+        hashlib.sha256(f"{kiosk_id}\x1f{journal_id}\x1f{seq}".encode()).digest()[:16]
+    )
     digest[6] = (digest[6] & 0x0F) | 0x50  # version nibble 5: name-based
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = digest.hex()

@@ -135,7 +135,9 @@ def ms_to_seconds(ts_ms: int) -> float | int:
     return ts_ms // 1000 if ts_ms % 1000 == 0 else ts_ms / 1000
 
 
-def _take(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+def _take(
+    obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any = ...
+) -> Any:
     if key not in obj:
         if default is ...:
             raise InputFormatError(f'missing field "{key}"')
@@ -151,7 +153,13 @@ def _take(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], defau
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {str: "text", int: "an integer", float: "a number", bool: "true or false", dict: "an object"}
+    names = {
+        str: "text",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        dict: "an object",
+    }
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 

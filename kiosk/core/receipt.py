@@ -79,7 +79,9 @@ def format_receipt(receipt: Mapping[str, Any], lang: str = "en") -> str:
         elif line["quantity"] > 1:
             out.append(f"  {line['quantity']} x {money(line['unit_price_minor'])}")
         if line["discount_minor"]:
-            out.append(_row(f"  {line['promotion'] or labels['savings']}", money(-line["discount_minor"])))
+            out.append(
+                _row(f"  {line['promotion'] or labels['savings']}", money(-line["discount_minor"]))
+            )
     out.append("-" * WIDTH)
     out.append(_row(labels["subtotal"], money(receipt["subtotal_minor"])))
     if receipt["discount_minor"]:
