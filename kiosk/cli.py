@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kiosk import __version__
 from kiosk.core.barcodes import parse_code, parse_embedded_rules
+from kiosk.core.catalog import Catalog
 from kiosk.core.events import event_json
 from kiosk.core.inputs import input_from_dict
 from kiosk.core.receipt import format_receipt
@@ -22,23 +23,47 @@ from kiosk.replay import DEFAULT_CATALOG, EXAMPLES_DIR, load_catalog_file, repla
 logger = logging.getLogger("kiosk.cli")
 
 DEMO_SESSION = EXAMPLES_DIR / "sessions" / "plain-basket.jsonl"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def _settings(args: argparse.Namespace, journal_id: str = "replay") -> CoreSettings:
+def _settings(
+    args: argparse.Namespace, journal_id: str = "replay"
+) -> tuple[CoreSettings, str | Path]:
+    """Checkout rules and catalog path: from --config when given, else the defaults."""
+    catalog_path: str | Path = DEFAULT_CATALOG
+    settings = CoreSettings(journal_id=journal_id)
     if getattr(args, "config", None):
         from kiosk.config import load_config
 
-        return load_config(args.config).core_settings(journal_id=journal_id)
-    return CoreSettings(journal_id=journal_id)
+        config = load_config(args.config)
+        configure_logging(config.log_level, config.log_file, verbose=args.verbose)
+        settings = config.core_settings(journal_id=journal_id)
+        catalog_path = config.catalog_path
+    if getattr(args, "catalog", None):
+        catalog_path = args.catalog
+    return settings, catalog_path
 
 
-def _catalog(args: argparse.Namespace, settings: CoreSettings):  # type: ignore[no-untyped-def]
-    return load_catalog_file(args.catalog or DEFAULT_CATALOG, settings.currency_exponent)
+def _load(args: argparse.Namespace) -> tuple[CoreSettings, Catalog]:
+    settings, catalog_path = _settings(args)
+    return settings, load_catalog_file(catalog_path, settings.currency_exponent)
+
+
+def configure_logging(level: str, log_file: str = "", *, verbose: bool = False) -> None:
+    """Apply the config's [logging] section; a file log rotates so a lane never fills its disk."""
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else level)
+    if log_file:
+        from logging.handlers import RotatingFileHandler
+
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(log_file, maxBytes=5_000_000, backupCount=5)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    catalog = _catalog(args, settings)
+    settings, catalog = _load(args)
     try:
         with open(args.inputs, encoding="utf-8") as fh:
             result = replay_lines(fh, catalog, settings, args.data_dir)
@@ -87,8 +112,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_engine(args: argparse.Namespace) -> int:
     """Headless lane: JSON-lines inputs on stdin, events on stdout, journaled in data dir."""
-    settings = _settings(args)
-    catalog = _catalog(args, settings)
+    settings, catalog = _load(args)
     engine = Engine(catalog, settings, args.data_dir)
     print(
         event_json(
@@ -122,7 +146,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 
 def cmd_barcode(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings, _ = _settings(args)
     rules = parse_embedded_rules(settings.embedded_rules, verifier=settings.embedded_price_verifier)
     status = 0
     for code in args.codes:
@@ -200,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
     if not getattr(args, "func", None):
         parser.print_help()
