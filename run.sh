@@ -31,7 +31,6 @@ APT_PACKAGES=(
     xvfb xauth                              # headless X server for Kivy tests
     libgl1 libegl1 libgl1-mesa-dri          # OpenGL for Kivy's SDL2 window (mesa swrast)
     libmtdev1                               # Kivy mtdev touch input provider
-    xclip                                   # Kivy clipboard provider on X11
     fonts-noto-cjk                          # CJK glyphs for product names
     git ca-certificates                     # clone/update, TLS for pip
 )
@@ -207,6 +206,9 @@ run_tests() {
     trap 'exit 143' TERM HUP
 
     export KIVY_NO_ARGS=1 KIVY_NO_CONSOLELOG=1 KIVY_HOME="$VENV/kivy-home"
+    # SDL2's own clipboard: if xclip/xsel happen to be installed, Kivy would use them,
+    # and their background process inherits (and holds open) captured stdout pipes.
+    export KIVY_CLIPBOARD="${KIVY_CLIPBOARD:-sdl2}"
     mkdir -p "$KIVY_HOME"
     start_xvfb
     start_mosquitto

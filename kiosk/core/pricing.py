@@ -150,9 +150,7 @@ def _promotion_label(promo: Promotion, exponent: int) -> str:
     return f"{promo.percent}% off"
 
 
-def _discounts(
-    lines: Sequence[CartLine], promotions: Mapping[str, Promotion]
-) -> dict[int, int]:
+def _discounts(lines: Sequence[CartLine], promotions: Mapping[str, Promotion]) -> dict[int, int]:
     """Promotion discount per line id. A multi-buy saving lands on the line completing a group."""
     discounts: dict[int, int] = {}
     counted: dict[str, int] = {}

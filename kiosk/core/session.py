@@ -213,7 +213,9 @@ class Checkout:
         if product.min_age and not self.age_approved:
             self.age_pending.add(line_id)
             if self.alerts.find(AlertKind.AGE_CHECK) is None:
-                self.emit(EventType.AGE_APPROVAL_REQUESTED, line_id=line_id, min_age=product.min_age)
+                self.emit(
+                    EventType.AGE_APPROVAL_REQUESTED, line_id=line_id, min_age=product.min_age
+                )
                 self.raise_alert(AlertKind.AGE_CHECK, line_id, f"min_age={product.min_age}")
         return line
 
@@ -298,7 +300,9 @@ class Checkout:
             self._unknown(data, "item not in catalog", "item_not_found")
             return
         if parsed.expiry and parsed.expiry < commands.iso_date(self.now_ms):
-            self.raise_alert(AlertKind.EXPIRED_ITEM, detail=f"{product.sku} expired {parsed.expiry}")
+            self.raise_alert(
+                AlertKind.EXPIRED_ITEM, detail=f"{product.sku} expired {parsed.expiry}"
+            )
         entry = "embedded" if parsed.kind is CodeKind.EMBEDDED else "scan"
         if product.sold_by is SoldBy.WEIGHT and parsed.price_minor is None:
             if parsed.weight_g is None:
@@ -306,7 +310,9 @@ class Checkout:
                 return
             self.add_line(product, data, entry, weight_g=parsed.weight_g)
             return
-        self.add_line(product, data, entry, weight_g=parsed.weight_g, price_minor=parsed.price_minor)
+        self.add_line(
+            product, data, entry, weight_g=parsed.weight_g, price_minor=parsed.price_minor
+        )
 
     def _unknown(self, code: str, reason: str, nudge: str) -> None:
         self.reject(reason, nudge, code=code)
