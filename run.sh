@@ -209,6 +209,8 @@ run_tests() {
     # SDL2's own clipboard: if xclip/xsel happen to be installed, Kivy would use them,
     # and their background process inherits (and holds open) captured stdout pipes.
     export KIVY_CLIPBOARD="${KIVY_CLIPBOARD:-sdl2}"
+    # run.sh guarantees Xvfb and mosquitto, so tests must fail (not skip) without them.
+    export OPENSCO_REQUIRE_SERVICES="${OPENSCO_REQUIRE_SERVICES:-1}"
     mkdir -p "$KIVY_HOME"
     start_xvfb
     start_mosquitto

@@ -50,7 +50,7 @@ case "$C/" in "$REPO"/*) echo "CHROOT_DIR must be outside the repo" >&2; exit 2 
 
 say() { printf '\n=== %s\n' "$*"; }
 
-MOUNTS=(proc sys dev dev/pts)
+MOUNTS=(proc sys dev dev/pts dev/shm)
 umount_all() {
     local m pid root
     # Stop anything still running inside the chroot (only our own children can be there).
@@ -68,8 +68,12 @@ umount_all() {
 mount_all() {
     mountpoint -q "$C/proc" || mount -t proc proc "$C/proc"
     mountpoint -q "$C/sys" || mount -t sysfs sysfs "$C/sys"
-    mountpoint -q "$C/dev" || mount --bind /dev "$C/dev"
+    if ! mountpoint -q "$C/dev"; then
+        mount --bind /dev "$C/dev"
+        mount --make-private "$C/dev"    # mounts below must not propagate to the host's /dev
+    fi
     mountpoint -q "$C/dev/pts" || mount --bind /dev/pts "$C/dev/pts"
+    mountpoint -q "$C/dev/shm" || mount -t tmpfs -o mode=1777,size=512m shm "$C/dev/shm"
 }
 trap umount_all EXIT
 

@@ -1018,3 +1018,76 @@ def test_snapshot_needs_a_closed_session() -> None:
     lane.shop("start")
     with pytest.raises(RuntimeError):
         lane.co.snapshot()
+
+
+# --- rules added after review -------------------------------------------------------------
+
+
+def test_a_weight_already_sold_is_not_sold_again() -> None:
+    lane = Lane()
+    lane.shop("start")
+    lane.weigh(1184)
+    lane.shop("add_item", plu="4011")
+    second = lane.shop("add_item", plu="4131")  # bananas still on the pan
+    assert len(of(lane.events, EventType.ITEM_ADDED)) == 1
+    assert [e.data["nudge"] for e in of(second, EventType.NUDGE_SHOWN)] == ["clear_scale"]
+    assert one(second, EventType.WEIGHT_REQUESTED).data["sku"] == "APPLE"
+    # Apples placed on top of the bananas: still not sellable (the pan never emptied).
+    assert not of(lane.weigh(2100), EventType.ITEM_ADDED)
+    lane.weigh(0)
+    added = one(lane.weigh(905), EventType.ITEM_ADDED)
+    assert (added.data["line"]["sku"], added.data["line"]["weight_g"]) == ("APPLE", 905)
+
+
+def test_open_alerts_are_cleared_when_the_session_ends() -> None:
+    lane = Lane()
+    lane.shop("start")
+    lane.scan(WATER)
+    lane.shop("request_help")
+    lane.shop("pay")
+    lane.pay(200)
+    cleared = of(lane.events, EventType.ALERT_CLEARED)
+    assert [(e.data["kind"], e.data["resolution"]) for e in cleared] == [("help", "session ended")]
+    assert types(lane.events)[-3:] == ["alert_cleared", "transaction_completed", "state_changed"]
+    assert lane.co.alerts.open_alerts() == []
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "2110001000003",  # 21 + 10001 + 00.000 kg + check
+        "2310002000006",  # 23 + 10002 + 000.00 price + check
+    ],
+)
+def test_a_label_with_zero_weight_or_price_is_refused(code: str) -> None:
+    from kiosk.core.barcodes import gtin_check_digit
+
+    body = code[:12]
+    code = body + str(gtin_check_digit(body))
+    lane = Lane()
+    out = lane.scan(code)
+    assert not of(out, EventType.ITEM_ADDED)
+    assert "zero weight or price" in one(out, EventType.INPUT_REJECTED).data["reason"]
+
+
+def test_attendant_void_on_the_payment_screen_returns_to_shopping() -> None:
+    lane = Lane()
+    lane.scan(WATER)
+    lane.scan(EGGS)
+    lane.shop("pay")
+    out = lane.att("void_item", line_id=2)
+    assert one(out, EventType.PAYMENT_CANCELLED).data["reason"] == "attendant voided an item"
+    assert lane.co.state is State.SHOPPING
+    lane.shop("pay")
+    assert lane.co.amount_due() == 200
+
+
+def test_attendant_void_after_part_payment_is_refused() -> None:
+    lane = Lane()
+    lane.scan(WATER)
+    lane.scan(EGGS)
+    lane.shop("pay")
+    lane.pay(500, method="cash")
+    out = lane.att("void_item", line_id=2)
+    assert "refund first" in one(out, EventType.INPUT_REJECTED).data["reason"]
+    assert lane.co.amount_due() == 1590 - 500

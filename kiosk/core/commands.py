@@ -285,12 +285,20 @@ def _approve_age(co: Checkout, cmd: AttendantCommand) -> None:
 
 
 def _void_item(co: Checkout, cmd: AttendantCommand) -> None:
+    from kiosk.core.session import State
+
+    if co.payments:
+        co.reject("cannot void: part of the total is paid; refund first", command=cmd.command)
+        return
     line_id = _int_arg(cmd.args, "line_id")
     if line_id is None or not co.void(line_id, "attendant void", cmd.attendant_id):
         co.reject(f"no line {cmd.args.get('line_id')!r} to void", command=cmd.command)
         return
     if alert := co.alerts.find(AlertKind.VOID_REQUEST, line_id):
         co.clear_alert(alert, "approved", cmd.attendant_id)
+    if co.state is State.PAYMENT:  # the terminal was asked for the old amount
+        co.emit(EventType.PAYMENT_CANCELLED, reason="attendant voided an item")
+        co.set_state(State.SHOPPING)
 
 
 def _cancel_transaction(co: Checkout, cmd: AttendantCommand) -> None:

@@ -191,6 +191,16 @@ class Checkout:
         self.set_state(State.SHOPPING)
 
     def end_session(self, final: State, event: EventType, /, **data: Any) -> None:
+        # The attendant's tablet must not keep showing alerts of a session that is over.
+        for alert in self.alerts.open_alerts():
+            self.alerts.pop(alert.alert_id)
+            self.emit(
+                EventType.ALERT_CLEARED,
+                alert_id=alert.alert_id,
+                kind=alert.kind.value,
+                resolution="session ended",
+                attendant_id="",
+            )
         self.emit(event, txn_no=self.txn_no, **data)
         self.set_state(final)
         self._reset_session()
@@ -245,16 +255,26 @@ class Checkout:
             self.reject("produce scale offline", "scale_unavailable", sku=product.sku)
             self.raise_alert(AlertKind.WEIGH_PROBLEM, detail="produce scale offline")
             return
-        if (
-            scan
-            and scan["stable"]
-            and scan["status"] == WeightStatus.OK.value
-            and self._weight_in_range(scan["weight_g"])
-        ):
-            self.add_line(product, code, entry, weight_g=scan["weight_g"])
+        if scan and self._sellable_weight(scan):
+            self._sell_weighed(product, code, entry, scan)
             return
         self.pending_weigh = (product, code, entry)
         self.emit(EventType.WEIGHT_REQUESTED, sku=product.sku, name_en=product.name_en)
+        if scan and scan.get("sold"):
+            # The last weighed item is still on the pan: it must not be sold twice.
+            self.emit(EventType.NUDGE_SHOWN, nudge="clear_scale")
+
+    def _sellable_weight(self, scan: dict[str, Any]) -> bool:
+        return bool(
+            scan["stable"]
+            and scan["status"] == WeightStatus.OK.value
+            and not scan.get("sold")
+            and self._weight_in_range(scan["weight_g"])
+        )
+
+    def _sell_weighed(self, product: Product, code: str, entry: str, scan: dict[str, Any]) -> None:
+        scan["sold"] = True  # until the pan is emptied (UPOS "same weight" rule)
+        self.add_line(product, code, entry, weight_g=scan["weight_g"])
 
     def _weight_in_range(self, weight_g: int) -> bool:
         s = self.settings
@@ -303,6 +323,11 @@ class Checkout:
             self.raise_alert(
                 AlertKind.EXPIRED_ITEM, detail=f"{product.sku} expired {parsed.expiry}"
             )
+        if (parsed.weight_g is not None and parsed.weight_g <= 0) or (
+            parsed.price_minor is not None and parsed.price_minor <= 0
+        ):
+            self.reject("label carries a zero weight or price", "call_attendant", code=data)
+            return
         entry = "embedded" if parsed.kind is CodeKind.EMBEDDED else "scan"
         if product.sold_by is SoldBy.WEIGHT and parsed.price_minor is None:
             if parsed.weight_g is None:
@@ -330,25 +355,31 @@ class Checkout:
             return
         key = reading.platform.value
         previous = self.weights.get(key)
-        self.weights[key] = {
+        current: dict[str, Any] = {
             "weight_g": reading.weight_g,
             "stable": reading.stable,
             "status": reading.status.value,
         }
+        # A sold weight stays sold until the pan is (nearly) empty, whatever else is added.
+        if (
+            previous
+            and previous.get("sold")
+            and reading.weight_g >= self.settings.min_produce_weight_g
+        ):
+            current["sold"] = True
+        self.weights[key] = current
         if previous is None or previous["status"] != reading.status.value:
             self.emit(EventType.DEVICE_STATUS, device=f"scale.{key}", status=reading.status.value)
         if (
             self.pending_weigh
             and reading.platform is Platform.SCAN
-            and reading.stable
-            and reading.status is WeightStatus.OK
-            and self._weight_in_range(reading.weight_g)
             and self.state is State.SHOPPING
+            and self._sellable_weight(current)
         ):
             product, code, entry = self.pending_weigh
             self.pending_weigh = None
             self.touch()
-            self.add_line(product, code, entry, weight_g=reading.weight_g)
+            self._sell_weighed(product, code, entry, current)
 
     def _on_track(self, track: ItemTrack) -> None:
         # Vision tracks are kept for the mismatch rules; they are evidence, not sales.
