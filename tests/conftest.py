@@ -11,9 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from kiosk.core.catalog import Catalog
 from kiosk.replay import load_catalog_file
+
+# Hypothesis' per-example deadline is a timed assertion; machines here are noisy.
+hypothesis_settings.register_profile("opensco", deadline=None, print_blob=True)
+hypothesis_settings.load_profile("opensco")
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
