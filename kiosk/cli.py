@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -23,6 +24,7 @@ from kiosk.replay import DEFAULT_CATALOG, EXAMPLES_DIR, load_catalog_file, repla
 logger = logging.getLogger("kiosk.cli")
 
 DEMO_SESSION = EXAMPLES_DIR / "sessions" / "plain-basket.jsonl"
+CLI_PLUGINS = ("kiosk.config_cli", "hardware.cli", "hardware.peripherals_cli")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -213,9 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("csv")
     c.set_defaults(func=cmd_catalog_check)
 
-    from kiosk import config_cli
-
-    config_cli.register(sub)
+    # Each package adds its own subcommands through a register(subparsers) function.
+    for module in CLI_PLUGINS:
+        importlib.import_module(module).register(sub)
     return parser
 
 

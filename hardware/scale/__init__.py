@@ -1,0 +1,1 @@
+"""Serial scales: pure protocol parsers, a serial adapter, a stability filter, a simulator."""

@@ -1,0 +1,1 @@
+"""Built-in scale protocols; importing this package registers them."""
