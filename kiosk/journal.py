@@ -1,7 +1,8 @@
 """The session journal and the backend outbox, in one SQLite file.
 
-Every input is written before it is applied, and the events it produced for the backend
-go to the outbox in the same transaction, so a sale and its event are never separated.
+Every input is written before it is applied, and the events it produced go to the
+outbox in the same transaction (every event is bound for the backend: even a nudge is
+loss-prevention evidence, and one stream keeps ``seq`` gapless), so a sale and its event are never separated.
 When a session ends, the core's between-session snapshot is stored in that same
 transaction too; recovery = last checkpoint + the inputs journaled after it.
 
@@ -122,7 +123,6 @@ class Journal:
                 [
                     (e.seq, e.event_id, e.type.value, e.ts_ms, e.to_json())
                     for e in events
-                    if e.for_backend
                 ],
             )
             snap = snapshot()

@@ -80,7 +80,8 @@ def replay_lines(
             for event in engine.submit(item):
                 record = event.to_dict()
                 if event.type is EventType.INPUT_REJECTED:
-                    record["line"] = lineno
+                    # The line goes to the report, not the event: the events file must be
+                    # exactly what the backend receives.
                     result.problems.append(f"line {lineno}: {record['reason']}")
                 result.events.append(record)
     finally:

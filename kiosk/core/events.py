@@ -44,12 +44,6 @@ class EventType(StrEnum):
     DEVICE_STATUS = "device_status"
 
 
-# Shown to the shopper only; everything else is bound for the backend via the outbox.
-UI_ONLY_EVENTS: frozenset[EventType] = frozenset(
-    {EventType.NUDGE_SHOWN, EventType.WEIGHT_REQUESTED, EventType.LANGUAGE_CHANGED}
-)
-
-
 @dataclass(frozen=True)
 class Event:
     type: EventType
@@ -58,10 +52,6 @@ class Event:
     event_id: str
     session_id: str | None
     data: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def for_backend(self) -> bool:
-        return self.type not in UI_ONLY_EVENTS
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
