@@ -2,7 +2,8 @@
 
 Every input is written before it is applied, and the events it produced go to the
 outbox in the same transaction (every event is bound for the backend: even a nudge is
-loss-prevention evidence, and one stream keeps ``seq`` gapless), so a sale and its event are never separated.
+loss-prevention evidence, and one stream keeps ``seq`` gapless), so a sale and its
+event are never separated.
 When a session ends, the core's between-session snapshot is stored in that same
 transaction too; recovery = last checkpoint + the inputs journaled after it.
 
