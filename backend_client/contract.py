@@ -49,6 +49,8 @@ EVENT_CATEGORY: dict[EventType, str] = {
     EventType.NUDGE_SHOWN: "flag",
     EventType.INPUT_REJECTED: "flag",
     EventType.DEVICE_STATUS: "device",
+    EventType.LANE_LOCKED: "txn",
+    EventType.LANE_UNLOCKED: "txn",
 }
 CATEGORIES = ("txn", "item", "alert", "flag", "device", "calibration")
 

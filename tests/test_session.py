@@ -1091,3 +1091,22 @@ def test_attendant_void_after_part_payment_is_refused() -> None:
     out = lane.att("void_item", line_id=2)
     assert "refund first" in one(out, EventType.INPUT_REJECTED).data["reason"]
     assert lane.co.amount_due() == 1590 - 500
+
+
+def test_a_locked_lane_lets_the_current_sale_finish_but_starts_no_new_one() -> None:
+    lane = Lane()
+    lane.scan(WATER)
+    locked = lane.att("lock_lane", reason="closing")
+    assert one(locked, EventType.LANE_LOCKED).data["reason"] == "closing"
+    lane.scan(EGGS)  # the shopper at the lane finishes
+    lane.shop("pay")
+    lane.pay(1590)
+    assert lane.co.state is State.COMPLETED
+    refused = lane.scan(WATER, dt=5000)
+    assert [e.data["nudge"] for e in of(refused, EventType.NUDGE_SHOWN)] == ["lane_closed"]
+    assert not of(lane.shop("start"), EventType.SESSION_STARTED)
+    # The lock survives a restart between sessions.
+    restored = Checkout(CATALOG, lane.settings, snapshot=lane.co.snapshot())
+    assert restored.locked
+    one(lane.att("unlock_lane"), EventType.LANE_UNLOCKED)
+    assert of(lane.scan(WATER, dt=5000), EventType.SESSION_STARTED)

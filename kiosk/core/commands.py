@@ -84,6 +84,9 @@ def on_shopper_action(co: Checkout, act: ShopperAction) -> None:
         elif act.action != "cancel":  # _cancel says why itself
             co.reject("payment in progress", "finish_payment", action=act.action)
             return
+    if co.locked and not co.session_open and act.action != "set_language":
+        co.reject("lane closed", "lane_closed", action=act.action)
+        return
     co.touch()
     handler(co, act.args)
 
@@ -218,7 +221,7 @@ def on_attendant_command(co: Checkout, cmd: AttendantCommand) -> None:
     if handler is None:
         co.reject(f"unknown attendant command {cmd.command!r}", command=cmd.command)
         return
-    if not co.session_open:
+    if not co.session_open and cmd.command not in LANE_COMMANDS:
         co.reject(f"no session open for {cmd.command!r}", command=cmd.command)
         return
     handler(co, cmd)
@@ -331,7 +334,31 @@ def _suspend_transaction(co: Checkout, cmd: AttendantCommand) -> None:
     )
 
 
+def _lock_lane(co: Checkout, cmd: AttendantCommand) -> None:
+    """Close the lane after the current shopper: the open sale may finish, but no new
+    session starts until an attendant unlocks it."""
+    if co.locked:
+        return
+    co.locked = True
+    co.emit(
+        EventType.LANE_LOCKED,
+        attendant_id=cmd.attendant_id,
+        reason=_str_arg(cmd.args, "reason") or "",
+    )
+
+
+def _unlock_lane(co: Checkout, cmd: AttendantCommand) -> None:
+    if not co.locked:
+        return
+    co.locked = False
+    co.emit(EventType.LANE_UNLOCKED, attendant_id=cmd.attendant_id)
+
+
+LANE_COMMANDS = frozenset({"lock_lane", "unlock_lane"})
+
 ATTENDANT_COMMANDS: dict[str, Callable[[Checkout, AttendantCommand], None]] = {
+    "lock_lane": _lock_lane,
+    "unlock_lane": _unlock_lane,
     "approve": _approve,
     "reject": _reject,
     "clear": _clear,

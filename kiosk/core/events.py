@@ -42,6 +42,8 @@ class EventType(StrEnum):
     STATE_CHANGED = "state_changed"
     INPUT_REJECTED = "input_rejected"
     DEVICE_STATUS = "device_status"
+    LANE_LOCKED = "lane_locked"
+    LANE_UNLOCKED = "lane_unlocked"
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ class Checkout:
         self.weights: dict[str, dict[str, Any]] = {}
         self.tracks: dict[int, ItemTrack] = {}
         self._last_code: tuple[str, int] | None = None
+        self.locked = False  # closed by an attendant: the open sale may finish, no new ones
         self._reset_session()
         if snapshot:
             self._restore(snapshot)
@@ -293,6 +294,9 @@ class Checkout:
         # Scanner and camera both see one physical scan; a re-read is not a second item.
         if last and last[0] == data and self.now_ms - last[1] < self.settings.same_code_timeout_ms:
             return
+        if self.locked and not self.session_open:
+            self.reject("lane closed", "lane_closed", code=data)
+            return
         if self.state is State.INTERVENTION:
             self.reject("lane waiting for attendant", "wait_for_attendant", code=data)
             return
@@ -418,6 +422,7 @@ class Checkout:
             "language": self.language,
             "tracks": [commands.track_to_dict(t) for t in self.tracks.values()],
             "last_code": list(self._last_code) if self._last_code else None,
+            "locked": self.locked,
         }
 
     def _restore(self, snap: dict[str, Any]) -> None:
@@ -430,3 +435,4 @@ class Checkout:
         self.language = snap.get("language", self.language)
         last = snap.get("last_code")
         self._last_code = (last[0], last[1]) if last else None
+        self.locked = bool(snap.get("locked", False))
