@@ -11,14 +11,16 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from kiosk.catalog_store import CatalogStore
 from kiosk.core.catalog import Catalog
 from kiosk.core.events import Event
 from kiosk.core.inputs import Input
 from kiosk.core.session import Checkout
 from kiosk.core.settings import CoreSettings
+from kiosk.errors import CatalogError
 from kiosk.journal import Journal
 
 logger = logging.getLogger(__name__)
@@ -38,16 +40,45 @@ class Engine:
         new_journal_id: str | None = None,
     ) -> None:
         self.catalog = catalog
+        self.catalog_version = 0  # 0 = the configured file; pushed catalogs count from 1
         self.journal = (
             Journal(Path(data_dir) / JOURNAL_FILE, new_journal_id=new_journal_id)
             if data_dir is not None
             else None
         )
+        self.catalogs = (
+            CatalogStore(data_dir, settings.currency_exponent) if data_dir is not None else None
+        )
+        if self.catalogs is not None and (active := self.catalogs.active()):
+            # A catalog pushed by the backend wins over the configured file.
+            self.catalog_version, self.catalog = active
         if self.journal is not None:
             settings = replace(settings, journal_id=self.journal.journal_id)
         self.settings = settings
         self.recovered_inputs = 0
         self.checkout = self._recover()
+        self._activate_pending_catalog()
+
+    def offer_catalog(self, version: int, csv_text: str, sha256_hex: str) -> str:
+        """Install a pushed catalog; it takes effect now if no sale is open, else after it.
+        Raises CatalogError (nothing changed) when it is not valid or not newer."""
+        if self.catalogs is None:
+            raise CatalogError("catalog updates need a data directory")
+        self.catalogs.install(version, csv_text, sha256_hex)
+        return "applied" if self._activate_pending_catalog() else "pending until the sale ends"
+
+    def _activate_pending_catalog(self) -> bool:
+        if self.catalogs is None or self.checkout.session_open:
+            return False
+        pending = self.catalogs.pending()
+        if pending is None:
+            return False
+        version, catalog = pending
+        self.checkout.replace_catalog(catalog)
+        self.catalogs.activate(version)
+        self.catalog_version, self.catalog = version, catalog
+        logger.info("catalog v%d active (%d products)", version, len(catalog))
+        return True
 
     def _recover(self) -> Checkout:
         """Rebuild the core: last between-session checkpoint + inputs journaled after it."""
@@ -79,11 +110,13 @@ class Engine:
             return None if self.checkout.session_open else self.checkout.snapshot()
 
         try:
-            return self.journal.record(item, self.checkout.apply, snapshot)
+            events = self.journal.record(item, self.checkout.apply, snapshot)
         except Exception:
             logger.exception("input %s failed; rebuilding the core from the journal", item)
             self.checkout = self._recover()
             raise
+        self._activate_pending_catalog()
+        return events
 
     def close(self) -> None:
         if self.journal is not None:
@@ -93,6 +126,11 @@ class Engine:
 EventListener = Callable[[list[Event]], None]
 
 
+@dataclass(frozen=True)
+class EngineCall:
+    fn: Callable[[Engine], object]
+
+
 class EngineThread(threading.Thread):
     """The one thread that owns the engine. Other threads only call ``put``."""
 
@@ -100,12 +138,17 @@ class EngineThread(threading.Thread):
         super().__init__(name="opensco-engine", daemon=True)
         self._factory = engine_factory
         self._listener = listener
-        self._queue: queue.Queue[Input | None] = queue.Queue()
+        self._queue: queue.Queue[Input | EngineCall | None] = queue.Queue()
         self.ready = threading.Event()
         self.engine: Engine | None = None
 
     def put(self, item: Input) -> None:
         self._queue.put(item)
+
+    def call(self, fn: Callable[[Engine], object]) -> None:
+        """Run ``fn(engine)`` on the engine thread, in order with the inputs (catalog
+        updates and other effects of backend commands use this)."""
+        self._queue.put(EngineCall(fn))
 
     def stop(self) -> None:
         self._queue.put(None)
@@ -116,6 +159,12 @@ class EngineThread(threading.Thread):
         self.ready.set()
         try:
             while (item := self._queue.get()) is not None:
+                if isinstance(item, EngineCall):
+                    try:
+                        item.fn(self.engine)
+                    except Exception:
+                        logger.exception("engine call %r failed", item.fn)
+                    continue
                 try:
                     events = self.engine.submit(item)
                 except Exception:  # already logged; the engine rebuilt itself

@@ -82,6 +82,13 @@ class Checkout:
             self._restore(snapshot)
         self._out: list[Event] = []
 
+    def replace_catalog(self, catalog: Catalog) -> None:
+        """Switch price lists between sales only: a sale is never re-priced halfway."""
+        if self.session_open:
+            raise RuntimeError("replace_catalog() needs a closed session")
+        self.catalog = catalog
+        self._promotions = {p.sku: p.promotion for p in catalog.products if p.promotion}
+
     # --- session-scoped state ---------------------------------------------------------
 
     def _reset_session(self) -> None:
