@@ -7,6 +7,7 @@ The simulator uses the same protocol's ``respond`` to speak the vendor's frames.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
@@ -30,7 +31,7 @@ class UnitSettings:
 
     def to_grams(self, digits: int) -> int:
         """Integer field value (decimal point removed) → integer grams, half-up."""
-        scale = 10**self.decimals
+        scale: int = 10**self.decimals
         if self.unit is WeightUnit.G:
             num, den = digits, scale
         elif self.unit is WeightUnit.KG:
@@ -39,6 +40,56 @@ class UnitSettings:
             num, den = digits * 45_359_237, scale * 100_000
         sign = -1 if num < 0 else 1
         return sign * ((2 * abs(num) + den) // (2 * den))
+
+    def from_grams(self, grams: int) -> int:
+        """Integer grams → integer field value (decimal point removed), half-up."""
+        scale: int = 10**self.decimals
+        if self.unit is WeightUnit.G:
+            num, den = grams * scale, 1
+        elif self.unit is WeightUnit.KG:
+            num, den = grams * scale, 1000
+        else:
+            num, den = grams * scale * 100_000, 45_359_237
+        sign = -1 if num < 0 else 1
+        return sign * ((2 * abs(num) + den) // (2 * den))
+
+    def format(self, grams: int, int_digits: int = 1) -> str:
+        """Grams → unsigned field text with a decimal point, e.g. ``01.234``."""
+        value = abs(self.from_grams(grams))
+        if self.decimals == 0:
+            return str(value).zfill(int_digits)
+        whole, frac = divmod(value, 10**self.decimals)
+        return f"{str(whole).zfill(int_digits)}.{str(frac).zfill(self.decimals)}"
+
+
+_UNIT_NAMES = {"kg": WeightUnit.KG, "g": WeightUnit.G, "lb": WeightUnit.LB, "lbs": WeightUnit.LB}
+_NUMBER = re.compile(r"([+-]?) *([0-9]*)(?:\.([0-9]*))?")
+_STRIP_BIT7 = bytes(range(128)) * 2
+
+
+def unit_from_text(text: str) -> WeightUnit | None:
+    """A unit written in a frame (``kg``, ``KG``, ``g``, ``lb``) → WeightUnit, else None."""
+    return _UNIT_NAMES.get(text.strip().lower())
+
+
+def strip_parity(data: bytes) -> bytes:
+    """Clear bit 7 of every byte: a 7E1/7O1 scale read on an 8N1 port leaves parity there."""
+    return data.translate(_STRIP_BIT7)
+
+
+def field_to_grams(text: str, units: UnitSettings, unit: WeightUnit | None = None) -> int | None:
+    """Weight field text (``' -1.234'``, ``'01234'``) → integer grams; None if not a number.
+
+    A decimal point in the field wins over ``units.decimals``. ``unit`` is a unit written in
+    the frame: it overrides ``units.unit``, and without a decimal point means 0 decimals."""
+    m = _NUMBER.fullmatch(text.strip())
+    if m is None or not (m.group(2) or m.group(3)) or len(text) > 32:
+        return None
+    sign, whole, frac = m.groups()
+    # The field's own decimal point wins; a unit written in the frame without one means 0.
+    decimals = len(frac) if frac is not None else units.decimals if unit is None else 0
+    grams = UnitSettings(unit or units.unit, decimals).to_grams(int(whole + (frac or "") or "0"))
+    return -grams if sign == "-" else grams
 
 
 @dataclass(frozen=True)
