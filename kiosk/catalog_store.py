@@ -17,7 +17,7 @@ from kiosk.core.catalog import Catalog, load_catalog_csv
 from kiosk.errors import CatalogError
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
@@ -72,11 +72,11 @@ class CatalogStore:
             raise CatalogError(f"catalog v{version} is not newer than v{newest}")
         catalog = load_catalog_csv(csv_text, currency_exponent=self.currency_exponent)
         self.dir.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.dir / f"v{version}.csv", csv_text)
-        _write_atomically(self.dir / "PENDING", f"{version}\n")
+        write_atomically(self.dir / f"v{version}.csv", csv_text)
+        write_atomically(self.dir / "PENDING", f"{version}\n")
         return catalog
 
     def activate(self, version: int) -> None:
-        _write_atomically(self.dir / "ACTIVE", f"{version}\n")
+        write_atomically(self.dir / "ACTIVE", f"{version}\n")
         if self._read_version("PENDING") == version:
             (self.dir / "PENDING").unlink()

@@ -20,8 +20,9 @@ from kiosk.core.events import Event
 from kiosk.core.inputs import Input
 from kiosk.core.session import Checkout
 from kiosk.core.settings import CoreSettings
-from kiosk.errors import CatalogError
+from kiosk.errors import CatalogError, ConfigError
 from kiosk.journal import Journal
+from kiosk.settings_overrides import SettingsOverrides
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +55,13 @@ class Engine:
             self.catalog_version, self.catalog = active
         if self.journal is not None:
             settings = replace(settings, journal_id=self.journal.journal_id)
+        self.overrides = SettingsOverrides(data_dir) if data_dir is not None else None
+        if self.overrides is not None:
+            settings = replace(settings, **self.overrides.active())
         self.settings = settings
         self.recovered_inputs = 0
         self.checkout = self._recover()
-        self._activate_pending_catalog()
+        self._activate_pending()
 
     def offer_catalog(self, version: int, csv_text: str, sha256_hex: str) -> str:
         """Install a pushed catalog; it takes effect now if no sale is open, else after it.
@@ -65,7 +69,31 @@ class Engine:
         if self.catalogs is None:
             raise CatalogError("catalog updates need a data directory")
         self.catalogs.install(version, csv_text, sha256_hex)
-        return "applied" if self._activate_pending_catalog() else "pending until the sale ends"
+        return "applied" if self._activate_pending() else "pending until the sale ends"
+
+    def offer_setting(self, key: str, value: object) -> str:
+        """Change one [checkout] rule remotely; like a catalog, it applies between sales.
+        Raises ConfigError (nothing changed) for an unknown key or a bad value."""
+        if self.overrides is None:
+            raise ConfigError("setting changes need a data directory")
+        self.overrides.stage(key, value)
+        return "applied" if self._activate_pending() else "pending until the sale ends"
+
+    def _activate_pending(self) -> bool:
+        applied = self._activate_pending_settings()
+        return self._activate_pending_catalog() or applied
+
+    def _activate_pending_settings(self) -> bool:
+        if self.overrides is None or self.checkout.session_open:
+            return False
+        pending = self.overrides.pending()
+        if not pending:
+            return False
+        self.settings = replace(self.settings, **pending)
+        self.checkout.replace_settings(self.settings)
+        self.overrides.activate()
+        logger.info("checkout settings changed: %s", pending)
+        return True
 
     def _activate_pending_catalog(self) -> bool:
         if self.catalogs is None or self.checkout.session_open:
@@ -115,7 +143,7 @@ class Engine:
             logger.exception("input %s failed; rebuilding the core from the journal", item)
             self.checkout = self._recover()
             raise
-        self._activate_pending_catalog()
+        self._activate_pending()
         return events
 
     def close(self) -> None:

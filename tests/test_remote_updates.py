@@ -1,4 +1,5 @@
-"""Catalogs pushed by the backend: verified, versioned, switched only between sales."""
+"""Catalogs and checkout rules pushed by the backend: verified, versioned, persisted,
+and switched only between sales."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from kiosk.core.catalog import Catalog
-from kiosk.core.inputs import BarcodeRead, PaymentResult, ShopperAction
+from kiosk.core.inputs import AttendantCommand, BarcodeRead, PaymentResult, ShopperAction
 from kiosk.core.settings import CoreSettings
 from kiosk.engine import Engine
-from kiosk.errors import CatalogError
+from kiosk.errors import CatalogError, ConfigError
 from tests.conftest import EXAMPLES
 
 WATER = "6902974302088"
@@ -100,4 +101,42 @@ def test_bad_updates_change_nothing(
         engine.offer_catalog(version, csv, digest)
     assert engine.catalog_version == 0
     assert not (tmp_path / "catalogs" / "PENDING").exists()
+    engine.close()
+
+
+def test_a_remote_setting_change_applies_between_sales_and_survives_restart(
+    example_catalog: Catalog, tmp_path: Path
+) -> None:
+    engine = Engine(example_catalog, CoreSettings(), tmp_path)
+    engine.submit(BarcodeRead(T0, WATER))
+    assert engine.offer_setting("void_requires_attendant", False) == "pending until the sale ends"
+    events = engine.submit(ShopperAction(T0 + 1000, "remove_item", {"line_id": 1}))
+    assert [e.type.value for e in events] == ["alert_raised", "state_changed"]  # old rule
+    engine.submit(ShopperAction(T0 + 2000, "cancel", {}))
+    engine.submit(AttendantCommand(T0 + 3000, "cancel_transaction", "att-1"))
+    assert engine.settings.void_requires_attendant is False
+    engine.close()
+    again = Engine(example_catalog, CoreSettings(), tmp_path)
+    again.submit(BarcodeRead(T0 + 9000, WATER))
+    events = again.submit(ShopperAction(T0 + 10_000, "remove_item", {"line_id": 1}))
+    assert "item_voided" in [e.type.value for e in events]  # new rule, after a restart
+    again.close()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("kiosk_id", "lane-99", "cannot be changed remotely"),
+        ("no_such_rule", 1, "cannot be changed remotely"),
+        ("same_code_timeout_ms", 10**9, "between"),
+        ("void_requires_attendant", "yes", "true or false"),
+    ],
+)
+def test_bad_setting_changes_are_refused(
+    example_catalog: Catalog, tmp_path: Path, key: str, value: object, message: str
+) -> None:
+    engine = Engine(example_catalog, CoreSettings(), tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        engine.offer_setting(key, value)
+    assert not (tmp_path / "checkout-overrides.json").exists()
     engine.close()

@@ -89,6 +89,15 @@ class Checkout:
         self.catalog = catalog
         self._promotions = {p.sku: p.promotion for p in catalog.products if p.promotion}
 
+    def replace_settings(self, settings: CoreSettings) -> None:
+        """Change the lane's rules between sales only (remote config change)."""
+        if self.session_open:
+            raise RuntimeError("replace_settings() needs a closed session")
+        self.settings = settings
+        self._rules = parse_embedded_rules(
+            settings.embedded_rules, verifier=settings.embedded_price_verifier
+        )
+
     # --- session-scoped state ---------------------------------------------------------
 
     def _reset_session(self) -> None:
