@@ -365,7 +365,8 @@ class SerialScale:
             reading.weight_g is not None and abs(reading.weight_g) <= self._same_within_g
         )
         if self._await_zero:
-            if empty and reading.stable:
+            # An empty pan proves nothing was left on it, even before the filter settles.
+            if empty:
                 self._await_zero = False
             elif (reading.stable and reading.weight_g) or self._state is ScaleState.LOADED_AT_START:
                 # Once loaded, motion (the item being lifted) keeps it so until zero.

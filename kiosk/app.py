@@ -1,0 +1,194 @@
+"""The composition root: config → adapters → engine thread.
+
+``Lane`` owns one running checkout lane: the engine thread (core + journal), the scales,
+the payment terminal, the receipt printer, the light tower and (when configured) the MQTT
+link. Device threads only ``put`` inputs; the engine thread only queues device actions,
+so a slow printer or a hung terminal never stalls a scan.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import KioskConfig
+from kiosk.core.catalog import Catalog
+from kiosk.core.events import Event, EventType
+from kiosk.core.inputs import BarcodeRead, Input, Platform, Tick
+from kiosk.engine import Engine, EngineThread
+from kiosk.replay import load_catalog_file
+
+logger = logging.getLogger(__name__)
+
+TICK_S = 1.0
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class DeviceWorker(threading.Thread):
+    """Runs device actions (print, pay, lamp) off the engine thread, one at a time."""
+
+    def __init__(self) -> None:
+        super().__init__(name="lane-devices", daemon=True)
+        self._queue: queue.Queue[Callable[[], object] | None] = queue.Queue()
+
+    def submit(self, action: Callable[[], object]) -> None:
+        self._queue.put(action)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self.join(timeout=5)
+
+    def run(self) -> None:
+        while (action := self._queue.get()) is not None:
+            try:
+                action()
+            except Exception:  # a device failure is shown in its health, never fatal
+                logger.exception("device action failed")
+
+
+class Lane:
+    def __init__(
+        self,
+        config: KioskConfig,
+        *,
+        catalog: Catalog | None = None,
+        on_events: Callable[[list[Event]], None] | None = None,
+        clock: Callable[[], int] = wall_ms,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self._catalog = catalog
+        self._on_events = on_events
+        self.devices = DeviceWorker()
+        self.engine_thread = EngineThread(self._make_engine, self._dispatch)
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick_loop, name="lane-ticker", daemon=True)
+        self._light_state: str | None = None
+        self.scales: list[Any] = []
+        self.payment: Any = None
+        self.printer: Any = None
+        self.light: Any = None
+        self._build_devices()
+
+    # --- construction -------------------------------------------------------------------
+
+    def _make_engine(self) -> Engine:
+        settings = self.config.core_settings()
+        catalog = self._catalog or load_catalog_file(
+            self.config.catalog_path, settings.currency_exponent
+        )
+        return Engine(catalog, settings, Path(self.config.data_dir))
+
+    def _build_devices(self) -> None:
+        from hardware.scale.config import scale_from_config
+
+        sections = self.config.sections
+        for name, platform in (("scan_scale", Platform.SCAN), ("bagging_scale", Platform.BAGGING)):
+            scale = scale_from_config(sections[name], platform, self.put, self._scanner_scale_code)
+            if scale is not None:
+                self.scales.append(scale)
+        payment = sections["payment"]
+        if payment["enabled"]:
+            from hardware.payment import SerialPaymentTerminal
+
+            self.payment = SerialPaymentTerminal(
+                payment["port"],
+                lambda outcome: self.put(outcome.to_input(self.clock())),
+                timeout_s=payment["timeout_s"],
+            )
+        printer = sections["printer"]
+        if printer["enabled"]:
+            from hardware.printer import ReceiptPrinter
+
+            self.printer = ReceiptPrinter.from_url(
+                printer["url"], encoding=printer["encoding"], width_chars=printer["width_chars"]
+            )
+        tower = sections["light_tower"]
+        if tower["enabled"]:
+            from hardware.light_tower import LightTower
+
+            self.light = LightTower(tower["port"])
+
+    def _scanner_scale_code(self, data: str, symbology: str) -> None:
+        self.put(BarcodeRead(self.clock(), data, symbology, "scanner_scale"))
+
+    # --- running ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.devices.start()
+        self.engine_thread.start()
+        if not self.engine_thread.ready.wait(30):
+            raise RuntimeError("the engine did not start within 30 s")
+        for scale in self.scales:
+            scale.start()
+        self._ticker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for scale in self.scales:
+            scale.stop()
+        self.engine_thread.stop()
+        self.engine_thread.join(timeout=10)
+        if self.payment is not None:
+            self.payment.close()
+        if self.light is not None:
+            self.devices.submit(self.light.close)
+        self.devices.stop()
+
+    def put(self, item: Input) -> None:
+        self.engine_thread.put(item)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(TICK_S):
+            self.put(Tick(self.clock()))
+
+    # --- events → devices (runs on the engine thread: queue, never block) ---------------
+
+    def _dispatch(self, events: list[Event]) -> None:
+        engine = self.engine_thread.engine
+        for event in events:
+            self._route(event)
+        if self.light is not None and engine is not None:
+            self._update_light(engine)
+        if self._on_events is not None:
+            self._on_events(events)
+
+    def _route(self, event: Event) -> None:
+        data = event.data
+        if event.type is EventType.PAYMENT_REQUESTED and self.payment is not None:
+            amount, ref = int(data["amount_minor"]), f"S{event.seq}"
+            currency = (
+                self.config.sections["payment"]["currency"] or self.config.core_settings().currency
+            )
+            self.devices.submit(lambda: self.payment.start(amount, currency, ref))
+        elif event.type is EventType.PAYMENT_CANCELLED and self.payment is not None:
+            self.devices.submit(self.payment.cancel)
+        elif event.type is EventType.TRANSACTION_COMPLETED and self.printer is not None:
+            receipt = dict(data["receipt"])
+            self.devices.submit(lambda: self.printer.print_receipt(receipt, receipt["language"]))
+
+    def _update_light(self, engine: Engine) -> None:
+        from hardware.light_tower import light_state_for
+
+        checkout = engine.checkout
+        alerts = [a.to_dict() for a in checkout.alerts.open_alerts()]
+        state = light_state_for(checkout.state.value, alerts, locked=checkout.locked)
+        if state != self._light_state:
+            self._light_state = state
+            self.devices.submit(lambda: self.light.set_state(state))
+
+    def health(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"scales": [s.health().to_dict() for s in self.scales]}
+        for name in ("payment", "printer", "light"):
+            device = getattr(self, name)
+            if device is not None:
+                out[name] = device.health().to_dict()
+        return out
