@@ -24,7 +24,14 @@ from kiosk.replay import DEFAULT_CATALOG, EXAMPLES_DIR, load_catalog_file, repla
 logger = logging.getLogger("kiosk.cli")
 
 DEMO_SESSION = EXAMPLES_DIR / "sessions" / "plain-basket.jsonl"
-CLI_PLUGINS = ("kiosk.config_cli", "hardware.cli", "hardware.peripherals_cli")
+CLI_PLUGINS = (
+    "kiosk.config_cli",
+    "kiosk.run_cli",
+    "hardware.cli",
+    "hardware.peripherals_cli",
+    "backend_client.cli",
+    "backend_client.commands_cli",
+)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -65,6 +72,8 @@ def configure_logging(level: str, log_file: str = "", *, verbose: bool = False) 
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    if args.publish and not args.data_dir:
+        raise KioskError("--publish needs --data-dir: events are published from its outbox")
     settings, catalog = _load(args)
     try:
         with open(args.inputs, encoding="utf-8") as fh:
@@ -88,6 +97,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
         f"{len(result.receipts)} completed, {len(result.problems)} problem(s)",
         file=sys.stderr,
     )
+    if args.publish:
+        from backend_client.cli import EXIT_PENDING, flush_outbox
+
+        pending, error = flush_outbox(
+            args.data_dir, args.publish, kiosk_id=settings.kiosk_id, store=settings.store_id,
+            timeout_s=args.publish_timeout,
+        )  # fmt: skip
+        if pending:
+            print(
+                f"{args.inputs}: {pending} event(s) not yet acknowledged by {args.publish}"
+                f"{f' ({error})' if error else ''}; they stay in the outbox of {args.data_dir} "
+                "(sco outbox flush)",
+                file=sys.stderr,
+            )
+            return EXIT_PENDING
     return 1 if args.strict and result.problems else 0
 
 
@@ -194,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--receipt", action="store_true", help="print receipts to stderr")
     p.add_argument("--lang", choices=("en", "zh"), default="en")
     p.add_argument("--strict", action="store_true", help="exit 1 if any line was rejected")
+    p.add_argument("--publish", metavar="URL", help="then publish the outbox to this broker")
+    p.add_argument(
+        "--publish-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds to wait for the broker (default 30; exit 3 if not drained)",
+    )
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("engine", help="headless lane: inputs on stdin, events on stdout")

@@ -6,6 +6,7 @@ Adapters add their own sections with :func:`kiosk.config_schema.register_section
 
 from __future__ import annotations
 
+import importlib
 import os
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -170,8 +171,37 @@ class KioskConfig:
         )
 
 
+# Every adapter package's config sections, imported in this order: the one place that
+# decides what a lane's config file may contain (and the order of docs/configuration.md).
+SECTION_MODULES: tuple[str, ...] = (
+    "hardware.scale.config",
+    "hardware.peripherals_config",
+    "backend_client.config",
+)
+
+
+def register_all_sections() -> None:
+    for module in SECTION_MODULES:
+        importlib.import_module(module)
+
+
+BUILTIN_SECTIONS = ("kiosk", "checkout", "catalog", "logging")
+
+
+def ordered_sections() -> list[Section]:
+    """Built-in sections first, then the adapters' by name: an order that does not depend
+    on which module happened to be imported first."""
+    register_all_sections()
+    builtin = [SECTIONS[name] for name in BUILTIN_SECTIONS]
+    others = sorted(
+        (s for n, s in SECTIONS.items() if n not in BUILTIN_SECTIONS), key=lambda s: s.name
+    )
+    return builtin + others
+
+
 def parse_config_text(text: str, source: str = "<string>") -> KioskConfig:
     """Parse and validate TOML text; every problem goes into one ConfigFileError."""
+    register_all_sections()
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -227,7 +257,7 @@ _HEADER = """\
 def render_default_config() -> str:
     """A complete, commented TOML file of every registered section at its defaults."""
     lines = [_HEADER]
-    for section in SECTIONS.values():
+    for section in ordered_sections():
         lines.append(f"# {section.description}")
         lines.append(f"[{section.name}]")
         for f in section.fields:
@@ -266,7 +296,7 @@ Relative paths are relative to the folder the kiosk is started from.
 def render_markdown_reference() -> str:
     """Markdown tables of every registered section, for ``docs/configuration.md``."""
     parts = [_DOC_HEADER.rstrip("\n")]
-    for section in SECTIONS.values():
+    for section in ordered_sections():
         parts.append(f"\n## `[{section.name}]`\n\n{_cap(section.description)}.\n")
         parts.append("| Key | Default | Allowed | Description |")
         parts.append("| --- | --- | --- | --- |")

@@ -121,10 +121,7 @@ class Journal:
             events = apply(item)
             self._db.executemany(
                 "INSERT INTO outbox (seq, event_id, type, ts_ms, payload) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (e.seq, e.event_id, e.type.value, e.ts_ms, e.to_json())
-                    for e in events
-                ],
+                [(e.seq, e.event_id, e.type.value, e.ts_ms, e.to_json()) for e in events],
             )
             snap = snapshot()
             if snap is not None:
@@ -189,3 +186,61 @@ class Journal:
             "SELECT payload FROM outbox WHERE seq > ? ORDER BY seq", (seq,)
         ).fetchall()
         return [str(r[0]) for r in rows]
+
+    # --- outbox relay: acknowledgements, replays, retention, disk budget -------------------
+
+    def outbox_pending_after(self, seq: int, limit: int = 100) -> list[OutboxRow]:
+        """Unsent rows after ``seq``: the relay's cursor skips rows already in flight."""
+        rows = self._db.execute(
+            "SELECT seq, event_id, type, payload FROM outbox WHERE sent_at_ms IS NULL "
+            "AND seq > ? ORDER BY seq LIMIT ?",
+            (seq, limit),
+        ).fetchall()
+        return [OutboxRow(*row) for row in rows]
+
+    def outbox_ack(self, seqs: list[int], sent_at_ms: int) -> None:
+        """Mark rows sent in one transaction (one fsync per batch, not per row)."""
+        if not seqs:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self.outbox_mark_sent(seqs, sent_at_ms)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def outbox_range(self, from_seq: int, to_seq: int, limit: int = 10_000) -> list[OutboxRow]:
+        """Stored rows in ``[from_seq, to_seq]``, sent or not, to serve a replay request."""
+        rows = self._db.execute(
+            "SELECT seq, event_id, type, payload FROM outbox WHERE seq BETWEEN ? AND ? "
+            "ORDER BY seq LIMIT ?",
+            (from_seq, to_seq, limit),
+        ).fetchall()
+        return [OutboxRow(*row) for row in rows]
+
+    def outbox_last_seq(self) -> int:
+        row = self._db.execute("SELECT MAX(seq) FROM outbox").fetchone()
+        return int(row[0] or 0)
+
+    def outbox_oldest_pending_ts(self) -> int | None:
+        row = self._db.execute("SELECT MIN(ts_ms) FROM outbox WHERE sent_at_ms IS NULL").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def outbox_prune(self, sent_before_ms: int) -> int:
+        """Drop rows acknowledged before ``sent_before_ms``; never an unsent one."""
+        cur = self._db.execute(
+            "DELETE FROM outbox WHERE sent_at_ms IS NOT NULL AND sent_at_ms < ?",
+            (sent_before_ms,),
+        )
+        return int(cur.rowcount)
+
+    def disk_bytes(self) -> int:
+        """Size of the database and its WAL on disk, for the disk-budget alarm."""
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                total += (self.path.parent / (self.path.name + suffix)).stat().st_size
+            except FileNotFoundError:
+                continue
+        return total

@@ -373,12 +373,15 @@ def test_default_config_round_trips(tmp_path: Path) -> None:
     lines = text.splitlines()
     data = tomllib.loads(text)
     for section in SECTIONS.values():
+        header = lines.index(f"[{section.name}]")
+        following = [i for i, ln in enumerate(lines) if ln.startswith("[") and i > header]
+        body = lines[header : following[0] if following else len(lines)]
         for f in section.fields:
             assert data[section.name][f.name] == (
                 list(f.default) if isinstance(f.default, tuple) else f.default
             )
-            index = lines.index(next(ln for ln in lines if ln.startswith(f"{f.name} = ")))
-            assert lines[index - 1].startswith(f"# {f.description} (")
+            index = body.index(next(ln for ln in body if ln.startswith(f"{f.name} = ")))
+            assert body[index - 1].startswith(f"# {f.description} (")
 
 
 def test_default_config_shows_secrets_as_comments(secret_section: Section) -> None:
