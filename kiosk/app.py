@@ -76,6 +76,8 @@ class Lane:
         self.payment: Any = None
         self.printer: Any = None
         self.light: Any = None
+        self.link: Any = None
+        self.relay: Any = None
         self._build_devices()
 
     # --- construction -------------------------------------------------------------------
@@ -129,10 +131,14 @@ class Lane:
             raise RuntimeError("the engine did not start within 30 s")
         for scale in self.scales:
             scale.start()
+        if self.config.sections["mqtt"]["enabled"]:
+            self._start_backend_link()
         self._ticker.start()
 
     def stop(self) -> None:
         self._stop.set()
+        if self.link is not None:
+            self.link.stop()
         for scale in self.scales:
             scale.stop()
         self.engine_thread.stop()
@@ -142,6 +148,63 @@ class Lane:
         if self.light is not None:
             self.devices.submit(self.light.close)
         self.devices.stop()
+
+    # --- backend link -------------------------------------------------------------------
+
+    def _start_backend_link(self) -> None:
+        """MQTT 5: the outbox relay publishes the journal's events; signed commands come
+        back as inputs (attendant actions) or effects (catalog, settings, replays)."""
+        from backend_client.client import KioskLink
+        from backend_client.contract import TopicTree
+        from backend_client.relay import OutboxRelay
+
+        values = self.config.sections["mqtt"]
+        engine = self.engine_thread.engine
+        assert engine is not None
+        broker = values["broker"]
+        tls = [values[k] for k in ("tls_ca_file", "tls_cert_file", "tls_key_file")]
+        if all(tls):
+            broker += f"?ca={tls[0]}&cert={tls[1]}&key={tls[2]}"
+        intake = None
+        if values["trust_dir"]:
+            from backend_client.commands import CommandIntake, TrustStore
+
+            intake = CommandIntake(
+                TrustStore.load(values["trust_dir"]),
+                self.config.kiosk_id,
+                Path(self.config.data_dir) / "commands.sqlite3",
+                current_catalog_version=lambda: engine.catalog_version,
+            )
+        self.link = KioskLink(
+            broker,
+            TopicTree(self.config.store_id, self.config.kiosk_id, values["prefix"]),
+            keepalive_s=values["keepalive_s"],
+            catalog_version=engine.catalog_version,
+            intake=intake,
+            on_input=self.put,
+            on_effect=self._on_effect,
+        )
+        self.relay = OutboxRelay(
+            self.link,
+            Path(self.config.data_dir) / "journal.sqlite3",
+            retention_days=values["retention_days"],
+            budget_mb=values["budget_mb"],
+            alarm_fraction=values["alarm_fraction"],
+        )
+        self.link.start()
+
+    def _on_effect(self, effect: str, args: dict[str, Any]) -> None:
+        """Effects of accepted backend commands; engine changes run on the engine thread."""
+        if effect == "replay_request":
+            self.relay.handle_effect(effect, args)
+        elif effect == "catalog_update":
+            version, csv, digest = args["version"], args["csv"], args["sha256"]
+            self.engine_thread.call(lambda e: e.offer_catalog(version, csv, digest))
+        elif effect == "config_change" and args.get("section") == "checkout":
+            key, value = args["key"], args["value"]
+            self.engine_thread.call(lambda e: e.offer_setting(key, value))
+        else:
+            logger.warning("effect %s %s is not applied while running", effect, args)
 
     def put(self, item: Input) -> None:
         self.engine_thread.put(item)
@@ -187,6 +250,8 @@ class Lane:
 
     def health(self) -> dict[str, Any]:
         out: dict[str, Any] = {"scales": [s.health().to_dict() for s in self.scales]}
+        if self.link is not None:
+            out["mqtt"] = {"link": vars(self.link.health), "relay": vars(self.relay.health)}
         for name in ("payment", "printer", "light"):
             device = getattr(self, name)
             if device is not None:
