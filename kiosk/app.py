@@ -78,6 +78,7 @@ class Lane:
         self.light: Any = None
         self.link: Any = None
         self.relay: Any = None
+        self.snapshots: Any = None
         self._build_devices()
 
     # --- construction -------------------------------------------------------------------
@@ -191,6 +192,11 @@ class Lane:
             budget_mb=values["budget_mb"],
             alarm_fraction=values["alarm_fraction"],
         )
+        from backend_client.snapshots import SnapshotPublisher, SnapshotSpool
+
+        # Vision adds evidence here; alerts cite it by snap id.
+        self.snapshots = SnapshotSpool(Path(self.config.data_dir) / "snapshots")
+        SnapshotPublisher(self.link, self.snapshots)
         self.link.start()
 
     def _on_effect(self, effect: str, args: dict[str, Any]) -> None:
