@@ -195,7 +195,7 @@ def test_deployed_bridge_conf_over_mutual_tls(tmp_path: Path) -> None:
     )
     bridge = (DEPLOY / "bridge.conf").read_text(encoding="utf-8")
     central = start_broker(deploy_conf(certs, acl), tmp_path, name="central")
-    bridge = bridge.replace("central.example.net:8883", f"localhost:{central.port}")
+    bridge = bridge.replace("central.example.net:8883", f"127.0.0.1:{central.port}")
     bridge = bridge.replace("/etc/mosquitto/certs/central-ca.crt", str(certs / "ca.crt"))
     bridge = bridge.replace("/etc/mosquitto/certs/", f"{certs}/")
     store = start_broker("listener {port} 127.0.0.1\nallow_anonymous true\n" + bridge, tmp_path)

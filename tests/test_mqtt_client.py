@@ -156,7 +156,7 @@ def test_tls_with_the_kiosk_certificate(
     certs = make_certs(tmp_path / "certs", "store-001", ["lane-01"])
     broker = broker_factory(deploy_conf(certs))
     url = (
-        f"mqtts://localhost:{broker.port}?ca={certs}/ca.crt"
+        f"mqtts://127.0.0.1:{broker.port}?ca={certs}/ca.crt"
         f"&cert={certs}/lane-01.crt&key={certs}/lane-01.key"
     )
     link = start_link(links, url)
