@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 import uuid
 from pathlib import Path
@@ -25,20 +24,12 @@ from paho.mqtt.reasoncodes import ReasonCode
 from backend_client.client import KioskLink, publish_properties
 from backend_client.schema_validation import SNAPSHOT_MAX_BYTES, validate_snapshot
 from kiosk.errors import BackendError
+from kiosk.files import write_atomically
 
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_SCHEMA = "opensco.snapshot/1"
 SNAPSHOT_EXPIRY_S = 3600
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class SnapshotSpool:
@@ -67,8 +58,8 @@ class SnapshotSpool:
         problems = validate_snapshot(jpeg, meta)
         if problems:
             raise BackendError(f"snapshot refused: {'; '.join(problems)}")
-        _write_atomically(self.dir / f"{snap_id}.jpg", jpeg)
-        _write_atomically(self.dir / f"{snap_id}.json", json.dumps({"meta": meta}).encode())
+        write_atomically(self.dir / f"{snap_id}.jpg", jpeg)
+        write_atomically(self.dir / f"{snap_id}.json", json.dumps({"meta": meta}).encode())
         self.prune()
         return snap_id
 
@@ -92,7 +83,7 @@ class SnapshotSpool:
     def mark_sent(self, snap_id: str) -> None:
         record = self._record(snap_id)
         record["sent"] = True
-        _write_atomically(self.dir / f"{snap_id}.json", json.dumps(record).encode())
+        write_atomically(self.dir / f"{snap_id}.json", json.dumps(record).encode())
 
     def prune(self, now_s: float | None = None) -> int:
         """Delete snapshots past the age limit, then the oldest beyond the count limit."""

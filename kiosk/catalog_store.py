@@ -10,25 +10,11 @@ replays an open session with the catalog it started with.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from kiosk.core.catalog import Catalog, load_catalog_csv
 from kiosk.errors import CatalogError
-
-
-def write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself must survive power loss
-    finally:
-        os.close(dir_fd)
+from kiosk.files import write_atomically
 
 
 class CatalogStore:

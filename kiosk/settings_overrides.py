@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kiosk.catalog_store import write_atomically
 from kiosk.config_schema import SECTIONS, check_value
 from kiosk.errors import ConfigError
+from kiosk.files import write_atomically
 
 # Identity fields come from the lane's own config and journal, never from a command.
 NOT_REMOTE = frozenset({"kiosk_id", "store_id", "journal_id"})

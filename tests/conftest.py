@@ -8,7 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,17 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 SESSIONS = EXAMPLES / "sessions"
 SCO = [str(Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "sco")]
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float = 10.0) -> bool:
+    """Poll until ``predicate()`` is true; threads and brokers get time, never a deadline
+    that a test asserts on."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
 
 
 def _require_services() -> bool:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from hardware.light_tower import Lamp, LightTowerSimulator, Mode
@@ -18,18 +16,9 @@ from kiosk.config import parse_config_text
 from kiosk.core.events import Event
 from kiosk.core.inputs import BarcodeRead, ShopperAction
 from kiosk.core.pricing import price_by_weight
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, wait_for
 
 WATER = "6902974302088"
-
-
-def wait_for(predicate: Callable[[], object], timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_a_sale_runs_through_every_device(tmp_path: Path) -> None:

@@ -15,13 +15,28 @@ import paho.mqtt.client as mqtt
 
 from backend_client.signing import generate_keypair, load_private_key, sign_command
 from kiosk.app import Lane
-from kiosk.config import parse_config_text
+from kiosk.config import KioskConfig, parse_config_text
 from kiosk.core.events import Event
 from kiosk.core.inputs import BarcodeRead, ShopperAction
-from tests.conftest import EXAMPLES
-from tests.test_lane import wait_for
+from tests.conftest import EXAMPLES, wait_for
 
 BEER = "6901035603102"
+
+
+def lane_config(tmp_path: Path, host: str, port: int, keydir: Path) -> KioskConfig:
+    return parse_config_text(
+        f"""
+        [kiosk]
+        id = "lane-07"
+        data_dir = "{tmp_path / "data"}"
+        [catalog]
+        path = "{EXAMPLES / "catalog.csv"}"
+        [mqtt]
+        enabled = true
+        broker = "mqtt://{host}:{port}"
+        trust_dir = "{keydir}"
+        """
+    )
 
 
 class Tablet:
@@ -74,19 +89,7 @@ def test_events_go_out_and_signed_commands_come_in(
     keydir = tmp_path / "trust"
     generate_keypair(keydir, "tablet-01")
     (keydir / "trust.toml").write_text('[keys.tablet-01]\nrole = "attendant"\n', encoding="utf-8")
-    config = parse_config_text(
-        f"""
-        [kiosk]
-        id = "lane-07"
-        data_dir = "{tmp_path / "data"}"
-        [catalog]
-        path = "{EXAMPLES / "catalog.csv"}"
-        [mqtt]
-        enabled = true
-        broker = "mqtt://{host}:{port}"
-        trust_dir = "{keydir}"
-        """
-    )
+    config = lane_config(tmp_path, host, port, keydir)
     events: list[Event] = []
     tablet = Tablet(host, port, keydir)
     lane = Lane(config, on_events=events.extend)
@@ -123,19 +126,7 @@ def test_a_catalog_push_reprices_the_next_sale(mosquitto: tuple[str, int], tmp_p
     keydir = tmp_path / "trust"
     generate_keypair(keydir, "hq")
     (keydir / "trust.toml").write_text('[keys.hq]\nrole = "backend"\n', encoding="utf-8")
-    config = parse_config_text(
-        f"""
-        [kiosk]
-        id = "lane-07"
-        data_dir = "{tmp_path / "data"}"
-        [catalog]
-        path = "{EXAMPLES / "catalog.csv"}"
-        [mqtt]
-        enabled = true
-        broker = "mqtt://{host}:{port}"
-        trust_dir = "{keydir}"
-        """
-    )
+    config = lane_config(tmp_path, host, port, keydir)
     csv = (
         (EXAMPLES / "catalog.csv")
         .read_text(encoding="utf-8")

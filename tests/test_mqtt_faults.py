@@ -30,7 +30,15 @@ from backend_client.contract import TopicTree
 from backend_client.receiver import BackendListener, EventReceiver, ReplaySigner
 from backend_client.relay import OutboxRelay
 from kiosk.engine import JOURNAL_FILE
-from tests.conftest import PLAIN_BROKER, SCO, CutProxy, fill_outbox, make_trust, signed_command
+from tests.conftest import (
+    PLAIN_BROKER,
+    SCO,
+    CutProxy,
+    fill_outbox,
+    make_trust,
+    signed_command,
+    wait_for,
+)
 
 TOPICS = TopicTree("store-01", "lane-01")
 # mosquitto drops QoS 1 messages for a subscriber past max_queued_messages (default 1000):
@@ -131,15 +139,6 @@ def outcome(name: str, backend: Backend, ids: list[str], lost: set[str]) -> None
     )
 
 
-def wait_until(predicate: Any, timeout_s: float = 30) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
-
-
 @pytest.mark.slow
 def test_broker_kill9_and_restart_mid_stream(
     broker_factory: Any, backend_factory: Any, kiosk_factory: Any, tmp_path: Path, trust: Path
@@ -151,7 +150,7 @@ def test_broker_kill9_and_restart_mid_stream(
     total = 600
     feeder = feed(data, total)
     _link, relay = kiosk_factory(f"mqtt://{broker.host}:{broker.port}", data)
-    assert wait_until(lambda: backend.receiver.count() >= 150)
+    assert wait_for(lambda: backend.receiver.count() >= 150, 30)
     broker.kill9()
     time.sleep(0.3)
     broker.restart()
@@ -180,7 +179,7 @@ def test_kiosk_kill9_between_publish_and_ack(
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        assert wait_until(lambda: backend.receiver.count() >= 300, 30)
+        assert wait_for(lambda: backend.receiver.count() >= 300, 30)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
@@ -213,7 +212,7 @@ def test_cut_connection_through_a_proxy(
     try:
         link, relay = kiosk_factory(f"mqtt://127.0.0.1:{proxy.port}", data)
         for threshold in (200, 450, 700):
-            assert wait_until(lambda t=threshold: backend.receiver.count() >= t)
+            assert wait_for(lambda t=threshold: backend.receiver.count() >= t, 30)
             proxy.cut()
         feeder.join(30)
         ids = [_id(s) for s in range(1, total + 1)]
@@ -296,7 +295,7 @@ def test_hostile_commands_never_break_the_link(
         assert (huge["accepted"], huge["code"]) == (False, "too_large")
         # Still alive: the relay publishes a new event and the link answers a real command.
         fill_outbox(data, 3)
-        assert relay.idle.wait(1) or wait_until(lambda: relay.health.sent == 3, 15)
+        assert relay.idle.wait(1) or wait_for(lambda: relay.health.sent == 3, 15)
         assert send(
             "approve_age", signed_command(trust, "backend-1", "approve_age", "lane-01", {})
         )["accepted"]

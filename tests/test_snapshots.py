@@ -18,7 +18,7 @@ from backend_client.contract import TopicTree
 from backend_client.schema_validation import SNAPSHOT_MAX_BYTES, validate_snapshot
 from backend_client.snapshots import SnapshotPublisher, SnapshotSpool
 from kiosk.errors import BackendError
-from tests.test_lane import wait_for
+from tests.conftest import wait_for
 
 
 def jpeg(seed: int = 0, size: int = 64) -> bytes:
