@@ -55,6 +55,14 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _guarded(hook: Callable[..., object], *args: Any) -> None:
+    """Run a hook inside a paho callback: paho re-raises, which would end the link thread."""
+    try:
+        hook(*args)
+    except Exception:
+        logger.exception("MQTT hook %r failed", hook)
+
+
 @dataclass(frozen=True)
 class BrokerUrl:
     """``mqtt://HOST:PORT`` or ``mqtts://HOST:PORT?ca=PATH&cert=PATH&key=PATH``."""
@@ -247,7 +255,12 @@ class KioskLink:
             self._session_ok = False
             if self._connect():
                 while not self._stopping.is_set():
-                    if self.client.loop(timeout=self._tick_s) != mqtt.MQTT_ERR_SUCCESS:
+                    try:
+                        if self.client.loop(timeout=self._tick_s) != mqtt.MQTT_ERR_SUCCESS:
+                            break
+                    except Exception as err:  # paho re-raises callback errors: reconnect
+                        logger.exception("MQTT network loop failed")
+                        self._error(f"network loop failed: {type(err).__name__}")
                         break
                     self._run_pumps()
                 if self._stopping.is_set():
@@ -326,7 +339,7 @@ class KioskLink:
         self._connected.set()
         logger.info("connected to %s as %s", self.broker, self.topics.kiosk_id)
         for hook in self._connect_hooks:
-            hook()
+            _guarded(hook)
 
     def _on_disconnect(
         self, _c: mqtt.Client, _ud: Any, _flags: Any, rc: ReasonCode, _props: Any
@@ -340,7 +353,7 @@ class KioskLink:
         if not rc.is_failure:
             self.health.last_publish_ms = now_ms()
         for hook in self._publish_hooks:
-            hook(mid, rc)
+            _guarded(hook, mid, rc)
 
     def _on_message(self, client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         # Anyone with write access to cmd/ can send anything: never let it escape.

@@ -67,9 +67,13 @@ class SnapshotSpool:
         return dict(json.loads((self.dir / f"{snap_id}.json").read_text(encoding="utf-8")))
 
     def pending(self) -> list[str]:
-        """Unsent snapshots, oldest first."""
+        """Unsent snapshots, oldest first. A record whose image is gone (a crash in the
+        middle of pruning) is removed, so it cannot block the queue."""
         out = []
         for path in sorted(self.dir.glob("*.json"), key=lambda p: p.stat().st_mtime):
+            if not path.with_suffix(".jpg").exists():
+                path.unlink(missing_ok=True)
+                continue
             try:
                 if not self._record(path.stem).get("sent"):
                     out.append(path.stem)
@@ -107,6 +111,7 @@ class SnapshotPublisher:
         self.window = window  # snapshots are big: only a few in flight
         self._inflight: dict[int, str] = {}
         self._next_scan = 0.0
+        self._next_prune = 0.0
         link.add_pump(self.pump)
         link.add_publish_hook(self._on_publish)
 
@@ -117,13 +122,21 @@ class SnapshotPublisher:
         if self._inflight or time.monotonic() < self._next_scan:
             return
         self._next_scan = time.monotonic() + 0.5
+        if time.monotonic() >= self._next_prune:
+            # Retention must hold even when no new snapshot arrives to trigger it.
+            self._next_prune = time.monotonic() + 60
+            self.spool.prune()
         busy = set(self._inflight.values())
         for snap_id in self.spool.pending():
             if len(self._inflight) >= self.window:
                 break
             if snap_id in busy:
                 continue
-            jpeg, meta = self.spool.load(snap_id)
+            try:
+                jpeg, meta = self.spool.load(snap_id)
+            except (OSError, ValueError, KeyError):
+                logger.warning("snapshot %s vanished or is damaged; skipped", snap_id)
+                continue
             props = publish_properties()
             props.MessageExpiryInterval = SNAPSHOT_EXPIRY_S
             props.ContentType = "image/jpeg"
@@ -140,7 +153,10 @@ class SnapshotPublisher:
         if rc.is_failure:
             logger.warning("broker refused snapshot %s: %s; retried later", snap_id, rc)
         else:
-            self.spool.mark_sent(snap_id)
+            try:
+                self.spool.mark_sent(snap_id)
+            except OSError:  # pruned while in flight: nothing left to mark
+                logger.info("snapshot %s was pruned before its acknowledgement", snap_id)
 
 
 __all__ = ["SNAPSHOT_MAX_BYTES", "SnapshotPublisher", "SnapshotSpool"]

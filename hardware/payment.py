@@ -131,7 +131,7 @@ def split_lines(buf: bytearray) -> list[dict[str, Any]]:
         del buf[: end + 1]
         try:
             message = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             logger.warning("payment link: dropped a line that is not JSON (%d bytes)", len(raw))
             continue
         if isinstance(message, dict):
@@ -250,7 +250,10 @@ class SerialPaymentTerminal:
                 self._last_seen_ms = self._clock()
                 buf += chunk
                 for message in split_lines(buf):
-                    self._handle(message)
+                    try:
+                        self._handle(message)
+                    except Exception:  # one bad message must not end the reader thread
+                        logger.exception("payment terminal: a message could not be handled")
             self._check_deadline()
 
     def _connect(self) -> bool:
@@ -303,8 +306,11 @@ class SerialPaymentTerminal:
             )
         except (ValueError, TypeError) as err:
             # Never log the message itself: it is the one that may carry card data.
+            # Nor the error text: it can quote the offending (card-number-like) value.
             outcome = PaymentOutcome(
-                PaymentStatus.ERROR, asked, reason=f"terminal sent an unusable result ({err})"
+                PaymentStatus.ERROR,
+                asked,
+                reason=f"terminal sent an unusable result ({type(err).__name__})",
             )
         if late:
             if outcome.status is PaymentStatus.APPROVED:

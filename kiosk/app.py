@@ -19,7 +19,7 @@ from typing import Any
 from kiosk.config import KioskConfig
 from kiosk.core.catalog import Catalog
 from kiosk.core.events import Event, EventType
-from kiosk.core.inputs import BarcodeRead, Input, Platform, Tick
+from kiosk.core.inputs import BarcodeRead, Input, PaymentResult, Platform, Tick
 from kiosk.engine import Engine, EngineThread
 from kiosk.replay import load_catalog_file
 
@@ -130,6 +130,9 @@ class Lane:
         self.engine_thread.start()
         if not self.engine_thread.ready.wait(30):
             raise RuntimeError("the engine did not start within 30 s")
+        if self.engine_thread.start_error is not None:
+            self.devices.stop()
+            raise self.engine_thread.start_error
         for scale in self.scales:
             scale.start()
         if self.config.sections["mqtt"]["enabled"]:
@@ -137,15 +140,19 @@ class Lane:
         self._ticker.start()
 
     def stop(self) -> None:
+        """Producers first (their last inputs still reach the journal), then the engine,
+        then the devices (queued prints and lamps finish)."""
         self._stop.set()
+        if self._ticker.is_alive():
+            self._ticker.join(timeout=5)
         if self.link is not None:
             self.link.stop()
         for scale in self.scales:
             scale.stop()
-        self.engine_thread.stop()
-        self.engine_thread.join(timeout=10)
         if self.payment is not None:
             self.payment.close()
+        self.engine_thread.stop()
+        self.engine_thread.join(timeout=10)
         if self.light is not None:
             self.devices.submit(self.light.close)
         self.devices.stop()
@@ -174,7 +181,10 @@ class Lane:
                 TrustStore.load(values["trust_dir"]),
                 self.config.kiosk_id,
                 Path(self.config.data_dir) / "commands.sqlite3",
-                current_catalog_version=lambda: engine.catalog_version,
+                # Pending versions count: a push must be newer than anything installed.
+                current_catalog_version=lambda: (
+                    engine.catalogs.newest_version() if engine.catalogs else engine.catalog_version
+                ),
             )
         self.link = KioskLink(
             broker,
@@ -205,10 +215,16 @@ class Lane:
             self.relay.handle_effect(effect, args)
         elif effect == "catalog_update":
             version, csv, digest = args["version"], args["csv"], args["sha256"]
-            self.engine_thread.call(lambda e: e.offer_catalog(version, csv, digest))
+            self.engine_thread.call(
+                lambda e: logger.info(
+                    "catalog v%s: %s", version, e.offer_catalog(version, csv, digest)
+                )
+            )
         elif effect == "config_change" and args.get("section") == "checkout":
             key, value = args["key"], args["value"]
-            self.engine_thread.call(lambda e: e.offer_setting(key, value))
+            self.engine_thread.call(
+                lambda e: logger.info("checkout.%s: %s", key, e.offer_setting(key, value))
+            )
         else:
             logger.warning("effect %s %s is not applied while running", effect, args)
 
@@ -237,12 +253,20 @@ class Lane:
             currency = (
                 self.config.sections["payment"]["currency"] or self.config.core_settings().currency
             )
-            self.devices.submit(lambda: self.payment.start(amount, currency, ref))
+            self.devices.submit(lambda: self._start_payment(amount, currency, ref))
         elif event.type is EventType.PAYMENT_CANCELLED and self.payment is not None:
             self.devices.submit(self.payment.cancel)
         elif event.type is EventType.TRANSACTION_COMPLETED and self.printer is not None:
             receipt = dict(data["receipt"])
             self.devices.submit(lambda: self.printer.print_receipt(receipt, receipt["language"]))
+
+    def _start_payment(self, amount: int, currency: str, ref: str) -> None:
+        try:
+            self.payment.start(amount, currency, ref)
+        except Exception as err:  # the shopper must see a decline, not a frozen screen
+            logger.exception("payment terminal refused the request")
+            reason = f"terminal unavailable: {type(err).__name__}"
+            self.put(PaymentResult(self.clock(), False, amount, "card", "", reason))
 
     def _update_light(self, engine: Engine) -> None:
         from hardware.light_tower import light_state_for

@@ -46,14 +46,18 @@ class CatalogStore:
         version = self._read_version("PENDING")
         return None if version is None else (version, self._load(version))
 
+    def newest_version(self) -> int:
+        """The newest version installed (pending or active); 0 when none."""
+        versions = (self._read_version("ACTIVE"), self._read_version("PENDING"))
+        return max([v for v in versions if v is not None], default=0)
+
     def install(self, version: int, csv_text: str, sha256_hex: str) -> Catalog:
         """Verify and store a new version as pending. Raises CatalogError, changing nothing,
         if the digest, the version or the CSV is wrong."""
         digest = hashlib.sha256(csv_text.encode("utf-8")).hexdigest()
         if digest != sha256_hex.lower():
             raise CatalogError(f"catalog v{version}: sha256 is {digest}, expected {sha256_hex}")
-        newest = max(v for v in (self._read_version("ACTIVE"), self._read_version("PENDING"), 0)
-                     if v is not None)  # fmt: skip
+        newest = self.newest_version()
         if version <= newest:
             raise CatalogError(f"catalog v{version} is not newer than v{newest}")
         catalog = load_catalog_csv(csv_text, currency_exponent=self.currency_exponent)

@@ -143,7 +143,10 @@ class Engine:
             logger.exception("input %s failed; rebuilding the core from the journal", item)
             self.checkout = self._recover()
             raise
-        self._activate_pending()
+        try:
+            self._activate_pending()
+        except Exception:  # a damaged pending file must not hide a committed input's events
+            logger.exception("a pending catalog or settings change could not be applied")
         return events
 
     def close(self) -> None:
@@ -169,6 +172,7 @@ class EngineThread(threading.Thread):
         self._queue: queue.Queue[Input | EngineCall | None] = queue.Queue()
         self.ready = threading.Event()
         self.engine: Engine | None = None
+        self.start_error: BaseException | None = None
 
     def put(self, item: Input) -> None:
         self._queue.put(item)
@@ -183,7 +187,12 @@ class EngineThread(threading.Thread):
 
     def run(self) -> None:
         # The journal's SQLite connection must be made on the thread that uses it.
-        self.engine = self._factory()
+        try:
+            self.engine = self._factory()
+        except BaseException as err:  # a damaged journal or catalog: the starter re-raises it
+            self.start_error = err
+            self.ready.set()
+            return
         self.ready.set()
         try:
             while (item := self._queue.get()) is not None:
@@ -195,9 +204,13 @@ class EngineThread(threading.Thread):
                     continue
                 try:
                     events = self.engine.submit(item)
-                except Exception:  # already logged; the engine rebuilt itself
+                except Exception:
+                    logger.error("input dropped after a failure (logged above): %s", item)
                     continue
                 if events:
-                    self._listener(events)
+                    try:
+                        self._listener(events)
+                    except Exception:  # a UI or device bug must never stop the lane selling
+                        logger.exception("event listener failed")
         finally:
             self.engine.close()

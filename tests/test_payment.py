@@ -342,3 +342,28 @@ def test_callback_errors_do_not_kill_the_terminal(sim: PaymentTerminalSimulator)
         calls.clear()
         client.start(100, "CNY", "lane-01-l")
         assert calls.wait(WAIT_S)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        {"status": "4111111111111111"},  # a card number where the status belongs
+        {"status": "approved", "amount_minor": "4111111111111111x"},
+    ],
+)
+def test_a_card_number_in_any_field_never_kills_the_reader(
+    scripted: tuple[PtyLink, SerialPaymentTerminal], outcomes: Outcomes, hostile: dict[str, Any]
+) -> None:
+    pty, client = scripted
+    client.timeout_s = 30
+    client.start(700, "CNY", "first")
+    read_messages(pty, 2)
+    pty.write(encode_line({"op": "result", "ref": "first", **hostile}))
+    first = outcomes.next()
+    assert first.status is PaymentStatus.ERROR
+    assert "4111" not in first.reason
+    # The reader thread is still alive: the next payment goes through.
+    client.start(500, "CNY", "second")
+    read_messages(pty, 1)
+    pty.write(encode_line({"op": "result", "ref": "second", "status": "approved"}))
+    assert outcomes.next().status is PaymentStatus.APPROVED
