@@ -1110,3 +1110,28 @@ def test_a_locked_lane_lets_the_current_sale_finish_but_starts_no_new_one() -> N
     assert restored.locked
     one(lane.att("unlock_lane"), EventType.LANE_UNLOCKED)
     assert of(lane.scan(WATER, dt=5000), EventType.SESSION_STARTED)
+
+
+def test_after_a_decline_or_a_part_payment_pay_asks_the_terminal_again() -> None:
+    lane = Lane()
+    lane.scan(WATER)
+    lane.scan(EGGS)
+    first = one(lane.shop("pay"), EventType.PAYMENT_REQUESTED)
+    assert first.data["amount_minor"] == 1590
+    assert not of(lane.shop("pay"), EventType.PAYMENT_REQUESTED)  # terminal still busy
+    lane.pay(1590, approved=False)
+    retry = one(lane.shop("pay"), EventType.PAYMENT_REQUESTED)
+    assert retry.data["amount_minor"] == 1590
+    lane.pay(1000, method="card")
+    rest = one(lane.shop("pay", method="cash"), EventType.PAYMENT_REQUESTED)
+    assert rest.data["amount_minor"] == 590
+    lane.pay(590, method="cash")
+    assert lane.co.state is State.COMPLETED
+
+
+def test_a_declined_result_with_no_amount_still_counts_as_a_decline() -> None:
+    lane = Lane()
+    lane.scan(WATER)
+    lane.shop("pay")
+    out = lane.pay(0, approved=False)
+    assert one(out, EventType.PAYMENT_DECLINED)

@@ -156,6 +156,16 @@ def _pay(co: Checkout, args: Any) -> None:
     from kiosk.core.session import State
 
     if co.state is State.PAYMENT:
+        if co.awaiting_payment:
+            return  # the terminal already has the request
+        # After a decline, or a part payment: ask again for what is still due.
+        co.awaiting_payment = True
+        co.emit(
+            EventType.PAYMENT_REQUESTED,
+            amount_minor=co.amount_due(),
+            method=_str_arg(args, "method") or "card",
+            totals=co.totals().summary(),
+        )
         return
     totals = co.totals()
     if totals.item_count == 0:
@@ -167,6 +177,7 @@ def _pay(co: Checkout, args: Any) -> None:
     if co.pending_weigh:
         co.pending_weigh = None
     co.set_state(State.PAYMENT)
+    co.awaiting_payment = True
     co.emit(
         EventType.PAYMENT_REQUESTED,
         amount_minor=co.amount_due(),
@@ -382,14 +393,15 @@ def on_payment_result(co: Checkout, result: PaymentResult) -> None:
         if result.approved and co.session_open:
             co.raise_alert(AlertKind.UNEXPECTED_PAYMENT, detail=f"{result.amount_minor}")
         return
-    if result.amount_minor <= 0:
-        co.reject(f"payment amount must be positive, got {result.amount_minor}")
-        return
+    co.awaiting_payment = False
     if not result.approved:
         co.declines += 1
         co.emit(EventType.PAYMENT_DECLINED, method=result.method, reason=result.reason)
         if co.declines == DECLINES_BEFORE_ALERT:
             co.raise_alert(AlertKind.PAYMENT_TROUBLE, detail=f"{co.declines} declines")
+        return
+    if result.amount_minor <= 0:
+        co.reject(f"payment amount must be positive, got {result.amount_minor}")
         return
     payment = {
         "method": result.method,

@@ -110,6 +110,7 @@ class Checkout:
         self.pending_weigh: tuple[Product, str, str] | None = None  # product, code, entry
         self.payments: list[dict[str, Any]] = []
         self.declines = 0
+        self.awaiting_payment = False  # a request is with the terminal, no answer yet
         self.unknown_in_row = 0
         self.started_ms = 0
         self.last_activity_ms = 0
