@@ -20,6 +20,7 @@ from kiosk.config import KioskConfig
 from kiosk.core.catalog import Catalog
 from kiosk.core.events import Event, EventType
 from kiosk.core.inputs import BarcodeRead, Input, PaymentResult, Platform, Tick
+from kiosk.core.session import State
 from kiosk.engine import Engine, EngineThread
 from kiosk.replay import load_catalog_file
 
@@ -133,11 +134,26 @@ class Lane:
         if self.engine_thread.start_error is not None:
             self.devices.stop()
             raise self.engine_thread.start_error
+        self._resume_payment()
         for scale in self.scales:
             scale.start()
         if self.config.sections["mqtt"]["enabled"]:
             self._start_backend_link()
         self._ticker.start()
+
+    def _resume_payment(self) -> None:
+        """A sale recovered while the terminal had its request: whatever happened to that
+        request died with the old process, so ask again for what is still due."""
+        engine = self.engine_thread.engine
+        if self.payment is None or engine is None:
+            return
+        checkout = engine.checkout  # safe: no input has been queued yet
+        if checkout.state is not State.PAYMENT or not checkout.awaiting_payment:
+            return
+        amount, ref = checkout.amount_due(), f"R{checkout.seq}"
+        currency = self.config.sections["payment"]["currency"] or checkout.settings.currency
+        logger.warning("resuming payment of %d after a restart (ref %s)", amount, ref)
+        self.devices.submit(lambda: self._start_payment(amount, currency, ref))
 
     def stop(self) -> None:
         """Producers first (their last inputs still reach the journal), then the engine,

@@ -87,3 +87,38 @@ def test_a_sale_runs_through_every_device(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "data" / "journal.sqlite3") as db:
         stored = [json.loads(r[0])["type"] for r in db.execute("SELECT payload FROM outbox")]
     assert "transaction_completed" in stored and "payment_approved" in stored
+
+
+def test_a_payment_open_at_restart_is_asked_for_again(tmp_path: Path) -> None:
+    with PaymentTerminalSimulator(str(tmp_path / "terminal")) as terminal:
+        config = parse_config_text(
+            f"""
+            [kiosk]
+            data_dir = "{tmp_path / "data"}"
+            [catalog]
+            path = "{EXAMPLES / "catalog.csv"}"
+            [payment]
+            enabled = true
+            port = "{tmp_path / "terminal"}"
+            timeout_s = 60
+            """
+        )
+        terminal.time_out()  # takes the request and never answers: the lane dies waiting
+        first = Lane(config)
+        first.start()
+        first.put(BarcodeRead(first.clock(), WATER, "EAN13"))
+        first.put(ShopperAction(first.clock(), "pay", {"method": "card"}))
+        assert wait_for(lambda: any(r.get("op") == "pay" for r in terminal.requests))
+        first.stop()
+
+        terminal.approve()
+        events: list[Event] = []
+        second = Lane(config, on_events=events.extend)
+        second.start()
+        try:
+            assert wait_for(lambda: any(e.type.value == "transaction_completed" for e in events))
+        finally:
+            second.stop()
+        pays = [r for r in terminal.requests if r.get("op") == "pay"]
+        assert [p["amount_minor"] for p in pays] == [200, 200]
+        assert pays[0]["ref"] != pays[1]["ref"]
