@@ -45,6 +45,7 @@ class BarcodeRead:
     data: str
     symbology: str = ""
     source: str = "scanner"  # scanner | camera | scanner_scale | attendant
+    track_id: int | None = None  # camera reads: the vision track the code was seen on
     type: InputType = field(default=InputType.BARCODE, init=False)
 
 
@@ -69,6 +70,10 @@ class ItemTrack:
     confidence: float = 0.0
     sku: str | None = None  # identity from recognition, if any
     lost: bool = False  # the track ended
+    # How well the item looks like ``sku`` (0 unlike .. 1 alike), from its reference images;
+    # None when no check was possible (no references, item not seen well enough).
+    identity_score: float | None = None
+    snapshot_id: str | None = None  # evidence frame kept by the vision snapshot store
     type: InputType = field(default=InputType.TRACK, init=False)
 
 
@@ -164,14 +169,26 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 
 _ALLOWED_KEYS: dict[InputType, frozenset[str]] = {
-    InputType.BARCODE: frozenset({"data", "symbology", "source"}),
+    InputType.BARCODE: frozenset({"data", "symbology", "source", "track_id"}),
     InputType.WEIGHT: frozenset({"platform", "weight_g", "stable", "status"}),
-    InputType.TRACK: frozenset({"track_id", "label", "zone", "confidence", "sku", "lost"}),
+    InputType.TRACK: frozenset(
+        {"track_id", "label", "zone", "confidence", "sku", "lost", "identity_score", "snapshot_id"}
+    ),
     InputType.SHOPPER: frozenset({"action", "args"}),
     InputType.ATTENDANT: frozenset({"command", "attendant_id", "args"}),
     InputType.PAYMENT: frozenset({"approved", "amount_minor", "method", "reference", "reason"}),
     InputType.TICK: frozenset(),
 }
+
+
+def _optional_score(obj: Mapping[str, Any]) -> float | None:
+    value = _take(obj, "identity_score", (int, float, type(None)), None)
+    if value is None:
+        return None
+    score = float(value)
+    if not 0.0 <= score <= 1.0:
+        raise InputFormatError(f"identity_score must lie in [0, 1]; got {value!r}")
+    return score
 
 
 def input_from_dict(obj: Mapping[str, Any]) -> Input:
@@ -192,7 +209,11 @@ def input_from_dict(obj: Mapping[str, Any]) -> Input:
         if not data.strip():
             raise InputFormatError("barcode data is empty")
         return BarcodeRead(
-            ts_ms, data, _take(obj, "symbology", str, ""), _take(obj, "source", str, "scanner")
+            ts_ms,
+            data,
+            _take(obj, "symbology", str, ""),
+            _take(obj, "source", str, "scanner"),
+            _take(obj, "track_id", (int, type(None)), None),
         )
     if kind is InputType.WEIGHT:
         try:
@@ -212,6 +233,8 @@ def input_from_dict(obj: Mapping[str, Any]) -> Input:
             float(_take(obj, "confidence", (int, float), 0.0)),
             _take(obj, "sku", (str, type(None)), None),
             _take(obj, "lost", bool, False),
+            _optional_score(obj),
+            _take(obj, "snapshot_id", (str, type(None)), None),
         )
     if kind is InputType.SHOPPER:
         return ShopperAction(ts_ms, _take(obj, "action", str), dict(_take(obj, "args", dict, {})))
@@ -239,6 +262,8 @@ def input_to_dict(item: Input) -> dict[str, Any]:
     out: dict[str, Any] = {"t": ms_to_seconds(item.ts_ms), "type": item.type.value}
     if isinstance(item, BarcodeRead):
         out.update(data=item.data, symbology=item.symbology, source=item.source)
+        if item.track_id is not None:  # optional fields stay out of older logs' shape
+            out["track_id"] = item.track_id
     elif isinstance(item, WeightReading):
         out.update(
             platform=item.platform.value,
@@ -255,6 +280,10 @@ def input_to_dict(item: Input) -> dict[str, Any]:
             sku=item.sku,
             lost=item.lost,
         )
+        if item.identity_score is not None:
+            out["identity_score"] = item.identity_score
+        if item.snapshot_id is not None:
+            out["snapshot_id"] = item.snapshot_id
     elif isinstance(item, ShopperAction):
         out.update(action=item.action, args=dict(item.args))
     elif isinstance(item, AttendantCommand):
