@@ -31,6 +31,10 @@ CLI_PLUGINS = (
     "hardware.peripherals_cli",
     "backend_client.cli",
     "backend_client.commands_cli",
+    "vision.camera_cli",
+    "vision.decode_cli",
+    "models.render_cli",
+    "models.train_cli",
 )
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
