@@ -6,7 +6,8 @@
 #
 # Set-up is shared by both commands and idempotent: missing Debian packages are
 # installed with apt-get, .venv/ is created with the system python3, and
-# `pip install -e '.[dev]'` runs only when pyproject.toml changed since the last
+# `pip install -e '.[dev]'` (the tests add the `train` extra) runs only when
+# pyproject.toml changed since the last
 # successful install.  A re-run with nothing changed prints nothing and takes
 # well under a second.
 #
@@ -94,10 +95,15 @@ ensure_venv() {
 }
 
 ensure_python_deps() {
-    local want have=""
+    # $1: the extras this mode needs. The demo needs only the kiosk; the tests also train
+    # tiny models (the `train` extra: torch and ultralytics, a large but one-off install).
+    local extras="$1" want have=""
     want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
     [[ -f "$STAMP" ]] && have="$(cat "$STAMP")"
-    [[ "$want" == "$have" && -x "$VENV/bin/sco" ]] && return 0
+    if [[ -x "$VENV/bin/sco" && ( "$have" == "$want $extras" || "$have" == "$want dev,train" ) ]]
+    then
+        return 0
+    fi
 
     # Networks that intercept TLS publish their CA bundle in one of these variables;
     # pip reads PIP_CERT (and requests reads REQUESTS_CA_BUNDLE) itself, so only map
@@ -106,17 +112,17 @@ ensure_python_deps() {
           && -f "${SSL_CERT_FILE}" ]]; then
         export PIP_CERT="$SSL_CERT_FILE"
     fi
-    log "installing Python dependencies into .venv (pip install -e '.[dev]')"
+    log "installing Python dependencies into .venv (pip install -e '.[$extras]')"
     export PIP_DISABLE_PIP_VERSION_CHECK=1
-    "$VENV/bin/python" -m pip install -q -e '.[dev]' \
-        || die "pip install -e '.[dev]' failed (re-run ./run.sh to retry)"
-    printf '%s\n' "$want" >"$STAMP"
+    "$VENV/bin/python" -m pip install -q -e ".[$extras]" \
+        || die "pip install -e '.[$extras]' failed (re-run ./run.sh to retry)"
+    printf '%s %s\n' "$want" "$extras" >"$STAMP"
 }
 
 setup() {
     ensure_apt_packages
     ensure_venv
-    ensure_python_deps
+    ensure_python_deps "$1"
 }
 
 # ------------------------------------------------------------ test mode ----
@@ -212,7 +218,10 @@ run_tests() {
     export KIVY_CLIPBOARD="${KIVY_CLIPBOARD:-sdl2}"
     # run.sh guarantees Xvfb and mosquitto, so tests must fail (not skip) without them.
     export OPENSCO_REQUIRE_SERVICES="${OPENSCO_REQUIRE_SERVICES:-1}"
-    mkdir -p "$KIVY_HOME"
+    # Nothing is downloaded at run time: ultralytics must not try (fonts, weights, checks),
+    # and its settings stay inside the venv instead of the user's home.
+    export YOLO_OFFLINE=1 YOLO_CONFIG_DIR="$VENV/ultralytics-config"
+    mkdir -p "$KIVY_HOME" "$YOLO_CONFIG_DIR"
     start_xvfb
     start_mosquitto
 
@@ -234,12 +243,12 @@ cmd="${1:-}"
 case "$cmd" in
     demo)
         shift
-        setup
+        setup dev
         exec "$VENV/bin/sco" demo "$@"
         ;;
     test)
         shift
-        setup
+        setup dev,train
         run_tests "$@"
         ;;
     -h | --help | help)
