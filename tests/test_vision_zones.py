@@ -95,7 +95,7 @@ def test_bad_files_refused(tmp_path: Path) -> None:
     with pytest.raises(ZoneError, match="unreadable"):
         ZoneMap.load(tmp_path / "a.json")
     (tmp_path / "b.json").write_text(json.dumps({"zones": {}}))
-    with pytest.raises(ZoneError, match="opensco.zones/1"):
+    with pytest.raises(ZoneError, match=r"opensco\.zones/1"):
         ZoneMap.load(tmp_path / "b.json")
     square = [[0, 0], [1, 0], [1, 1], [0, 1]]
     bad_priority = {"schema": "opensco.zones/1", "zones": {"a": square}, "priority": ["b"]}

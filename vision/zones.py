@@ -211,7 +211,7 @@ class ZoneWatcher:
         return next((n for n in self.zone_map.names if n in inside), OUTSIDE)
 
     def update(self, tracks: Iterable[Any], frame_index: int, ts_ms: int) -> list[ZoneTransition]:
-        """``tracks``: objects with ``track_id``, ``box`` and ``lost`` (``vision.tracker.Track``)."""
+        """``tracks``: objects with ``track_id``, ``box``, ``lost`` (``vision.tracker.Track``)."""
         out: list[ZoneTransition] = []
         for track in tracks:
             tid = int(track.track_id)
