@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
-from urllib.parse import urlsplit, urlunsplit
 
 from kiosk.errors import CameraError
 from vision.types import BGRImage, Frame, SourceStats
@@ -46,6 +45,7 @@ BUILTIN_SOURCE_MODULES = ("vision.sources",)
 PLUGIN_SOURCE_MODULES = ("vision.synthetic_source",)
 FPS_WINDOW_S = 2.0
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*:)[^@/?#]*@")
 
 
 @runtime_checkable
@@ -111,17 +111,7 @@ def known_schemes() -> list[str]:
 def redact_url(url: str) -> str:
     """``rtsp://user:secret@cam/x`` -> ``rtsp://user:***@cam/x``: URLs end up in logs and
     health reports, passwords must not."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username or ''}:***@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    return _PASSWORD.sub(r"\1***@", url)
 
 
 def _scheme_of(url: str) -> str:
@@ -266,8 +256,9 @@ class Camera:
         self.stop()
 
     def latest(self, timeout: float = 1.0) -> Frame | None:
-        """The newest frame not handed out before, waiting up to ``timeout`` seconds for one;
-        ``None`` on timeout, once stopped, or at the end of a play-once source."""
+        """The newest frame not handed out before, waiting up to ``timeout`` seconds for one.
+        ``None`` on timeout, or at once when none is waiting and the camera is stopped or its
+        play-once source has ended."""
         deadline = time.monotonic() + max(0.0, timeout)
         with self._cond:
             while self._pending is None:
@@ -313,7 +304,7 @@ class Camera:
                         continue
                 try:
                     image = self._source.read()
-                except Exception as err:  # noqa: BLE001 - any driver failure is an outage
+                except Exception as err:  # any driver failure is an outage
                     self._count("read_failures")
                     self._lost(_reason(err))
                     self._close()
@@ -337,7 +328,7 @@ class Camera:
     def _try_open(self) -> bool:
         try:
             self._source.open()
-        except Exception as err:  # noqa: BLE001 - a missing device is expected; keep retrying
+        except Exception as err:  # a missing device is expected; keep retrying
             self._count("open_failures")
             self._close()
             self._lost(_reason(err))
@@ -402,7 +393,7 @@ class Camera:
     def _close(self) -> None:
         try:
             self._source.close()
-        except Exception as err:  # noqa: BLE001 - closing a vanished device may fail too
+        except Exception as err:  # closing a vanished device may fail too
             logger.debug("camera %s: close failed: %s", self.shown_url, err)
 
     def _count(self, key: str) -> None:

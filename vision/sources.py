@@ -21,6 +21,7 @@ import re
 import socket
 import time
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 import cv2
@@ -135,7 +136,7 @@ class Pacer:
 class VideoFileSource:
     """A video file through OpenCV (FFMPEG): once, or looping by reopening at the end."""
 
-    OPTIONS = {"loop": bool, "fps": float}
+    OPTIONS: ClassVar[dict[str, type]] = {"loop": bool, "fps": float}
 
     def __init__(self, url: str, path: Path, options: dict[str, str]) -> None:
         opts = take_options(url, options, self.OPTIONS)
@@ -148,6 +149,10 @@ class VideoFileSource:
         self._pass_frames = 0
 
     def open(self) -> None:
+        self._pacer.reset()
+        self._reopen()
+
+    def _reopen(self) -> None:
         self.close()
         if not self.path.is_file():
             raise CameraError(f"video file not found: {self.path}")
@@ -156,7 +161,6 @@ class VideoFileSource:
             cap.release()
             raise CameraError(f"cannot read {self.path}: not a video OpenCV/FFMPEG can decode")
         self._cap, self._done, self._pass_frames = cap, False, 0
-        self._pacer.reset()
 
     def read(self) -> BGRImage | None:
         if self._done:
@@ -168,7 +172,7 @@ class VideoFileSource:
         if not ok and self.loop:
             if self._pass_frames == 0:  # looping an empty file would spin forever
                 raise CameraError(f"video file {self.path} has no readable frames")
-            self.open()
+            self._reopen()  # rewinding by seeking is unreliable across codecs; reopening is not
             assert self._cap is not None
             ok, image = self._cap.read()
         if not ok:
@@ -190,7 +194,7 @@ class FolderSource:
     skipped with one warning each; the folder is listed again at each loop, so files dropped
     in later are picked up."""
 
-    OPTIONS = {"loop": bool, "fps": float}
+    OPTIONS: ClassVar[dict[str, type]] = {"loop": bool, "fps": float}
 
     def __init__(self, url: str, path: Path, options: dict[str, str], *, single: bool = False):
         opts = take_options(url, options, self.OPTIONS)
@@ -216,9 +220,8 @@ class FolderSource:
             p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
         ]
         if not files:
-            raise CameraError(
-                f"no images in folder {self.path} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})"
-            )
+            kinds = ", ".join(sorted(IMAGE_EXTENSIONS))
+            raise CameraError(f"no images in folder {self.path} (looked for {kinds})")
         return sorted(files, key=natural_key)
 
     def open(self) -> None:
@@ -282,7 +285,13 @@ class V4L2Source:
     """A local camera through OpenCV's V4L2 backend. ``buffersize=1`` by default so the
     driver does not queue stale frames behind the one we want."""
 
-    OPTIONS = {"width": int, "height": int, "fps": float, "fourcc": str, "buffersize": int}
+    OPTIONS: ClassVar[dict[str, type]] = {
+        "width": int,
+        "height": int,
+        "fps": float,
+        "fourcc": str,
+        "buffersize": int,
+    }
 
     def __init__(self, url: str) -> None:
         raw, options = split_url(url, "v4l2")
@@ -322,8 +331,12 @@ class V4L2Source:
         o = self.opts
         if o.get("fourcc"):
             cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*str(o["fourcc"])))
-        for key, prop in (("width", cv2.CAP_PROP_FRAME_WIDTH), ("height", cv2.CAP_PROP_FRAME_HEIGHT),
-                          ("fps", cv2.CAP_PROP_FPS)):  # fmt: skip
+        props = {
+            "width": cv2.CAP_PROP_FRAME_WIDTH,
+            "height": cv2.CAP_PROP_FRAME_HEIGHT,
+            "fps": cv2.CAP_PROP_FPS,
+        }
+        for key, prop in props.items():
             if key in o:
                 cap.set(prop, float(o[key]))  # type: ignore[arg-type]
         cap.set(cv2.CAP_PROP_BUFFERSIZE, float(o.get("buffersize", 1)))  # type: ignore[arg-type]
