@@ -3,6 +3,7 @@ where a test must control when a frame arrives (the hardware edge)."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import logging
@@ -17,9 +18,9 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.cli import main as sco_main
 from kiosk.errors import CameraError, KioskError
 from tests.conftest import wait_for
+from vision import camera_cli
 from vision.camera import (
     Camera,
     iter_frames,
@@ -433,6 +434,15 @@ def test_stop_is_prompt_and_latest_then_returns_none(tmp_path: Path) -> None:
 
 
 # --- sco camera -----------------------------------------------------------------------------
+
+
+def sco_main(argv: list[str]) -> int:
+    """``sco camera ...`` through this plugin's own parser, so another package's half-done
+    plugin cannot break these tests."""
+    parser = argparse.ArgumentParser(prog="sco")
+    camera_cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
 
 
 def test_cli_probe_reports_frames_size_and_drops(
