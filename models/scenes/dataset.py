@@ -234,6 +234,39 @@ def yolo_lines(labels: list[Label], width: int, height: int) -> list[str]:
     return out
 
 
+_KITS: dict[bool, Kit] = {}
+
+
+@dataclass(frozen=True)
+class _Job:
+    out_dir: Path
+    split: str
+    split_no: int
+    index: int
+    seed: int
+    size: tuple[int, int]
+    with_photos: bool
+
+
+def _write_one(job: _Job) -> None:
+    """Render and write one image and its label file (also runs in worker processes)."""
+    kit = _KITS.get(job.with_photos)
+    if kit is None:
+        kit = _KITS[job.with_photos] = Kit.load(job.with_photos)
+    W, H = kit.layout.width, kit.layout.height
+    image, labels, quality = render_image(job.seed, job.split_no, job.index, kit)
+    if job.size != (W, H):
+        image = cv2.resize(image, job.size, interpolation=cv2.INTER_AREA)
+    name = f"{job.split}_{job.index:06d}"
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"could not encode {name}")
+    (job.out_dir / "images" / job.split / f"{name}.jpg").write_bytes(buf.tobytes())
+    (job.out_dir / "labels" / job.split / f"{name}.txt").write_text(
+        "".join(line + "\n" for line in yolo_lines(labels, W, H)), encoding="utf-8"
+    )
+
+
 def render_detection_dataset(
     out_dir: Path,
     *,
@@ -243,38 +276,45 @@ def render_detection_dataset(
     seed: int = 0,
     imgsz: int = 640,
     with_photos: bool = True,
+    workers: int = 1,
     progress: bool = False,
 ) -> Path:
-    """Write an ultralytics YOLO data set (images/, labels/, data.yaml); return data.yaml."""
+    """Write an ultralytics YOLO data set (images/, labels/, data.yaml); return data.yaml.
+
+    Images are ``imgsz`` wide (4:3); the same seed gives the same bytes for any ``workers``.
+    """
     counts = {"train": n_train, "val": n_val, "test": n_test}
-    if any(n < 0 for n in counts.values()) or imgsz < 32:
-        raise ValueError("image counts must be >= 0 and imgsz >= 32")
+    if any(n < 0 for n in counts.values()) or imgsz < 32 or workers < 1:
+        raise ValueError("image counts must be >= 0, imgsz >= 32 and workers >= 1")
     out_dir = Path(out_dir).resolve()
     kit = Kit.load(with_photos)
+    _KITS[with_photos] = kit
     W, H = kit.layout.width, kit.layout.height
-    out_w, out_h = imgsz, round(imgsz * H / W)
-    total = sum(counts.values())
-    done = 0
+    size = (imgsz, round(imgsz * H / W))
+    jobs = []
     for split_no, split in enumerate(SPLITS):
-        img_dir = out_dir / "images" / split
-        lab_dir = out_dir / "labels" / split
-        img_dir.mkdir(parents=True, exist_ok=True)
-        lab_dir.mkdir(parents=True, exist_ok=True)
-        for i in range(counts[split]):
-            image, labels, quality = render_image(seed, split_no, i, kit)
-            if (out_w, out_h) != (W, H):
-                image = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_AREA)
-            name = f"{split}_{i:06d}"
-            ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-            if not ok:
-                raise OSError(f"could not encode {name}")
-            (img_dir / f"{name}.jpg").write_bytes(buf.tobytes())
-            (lab_dir / f"{name}.txt").write_text(
-                "".join(line + "\n" for line in yolo_lines(labels, W, H)), encoding="utf-8"
-            )
-            done += 1
-            if progress and (done % 50 == 0 or done == total):
-                print(f"rendered {done}/{total}", file=sys.stderr, flush=True)
+        (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
+        jobs += [
+            _Job(out_dir, split, split_no, i, seed, size, with_photos) for i in range(counts[split])
+        ]
+    total = len(jobs)
+
+    def report(done: int) -> None:
+        if progress and (done % 50 == 0 or done == total):
+            print(f"rendered {done}/{total}", file=sys.stderr, flush=True)
+
+    if workers == 1 or total < 2 * workers:
+        for done, job in enumerate(jobs, 1):
+            _write_one(job)
+            report(done)
+    else:
+        import multiprocessing as mp
+
+        # fork shares the loaded photos; each image's generator is its own, so order is moot.
+        with mp.get_context("fork").Pool(workers) as pool:
+            for done, _ in enumerate(pool.imap_unordered(_write_one, jobs, chunksize=8), 1):
+                report(done)
     names = "".join(f"  {i}: {n}\n" for i, n in enumerate(CLASS_NAMES))
     yaml_path = out_dir / "data.yaml"
     yaml_path.write_text(
@@ -286,7 +326,7 @@ def render_detection_dataset(
         "renderer": f"models.scenes v{RENDERER_VERSION}",
         "seed": seed,
         "counts": counts,
-        "imgsz": [out_w, out_h],
+        "imgsz": list(size),
         "with_photos": kit.photos is not None,
         "classes": list(CLASS_NAMES),
     }
