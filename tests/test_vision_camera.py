@@ -150,6 +150,8 @@ def test_missing_things_fail_to_open_with_their_path(tmp_path: Path) -> None:
         f"folder:{tmp_path / 'nodir'}": "image folder not found",
         str(tmp_path / "nope.jpg"): "image file not found",
         "v4l2:/dev/video-opensco-test": "no camera at /dev/video-opensco-test",
+        "/dev/video-opensco-test?width=640": "no camera at /dev/video-opensco-test",
+        "63": "no camera at /dev/video63",
     }
     for url, words in cases.items():
         with pytest.raises(CameraError) as err:
@@ -307,6 +309,11 @@ def test_camera_plays_a_folder_once_then_ends(tmp_path: Path) -> None:
     assert got[-1].index == 3 and all(f.ts_ms == 5000 for f in got)
     assert states.calls == [(True, ""), (False, "end of source")]
     assert camera.latest(timeout=0.01) is None
+    camera.stop()
+    camera.start()  # a play-once source started again plays again; indexes keep counting
+    assert wait_for(lambda: camera.ended and camera.stats.frames == 8)
+    frame = camera.latest(timeout=1)
+    assert frame is not None and frame.index == 7
     camera.stop()
 
 

@@ -118,7 +118,7 @@ def _scheme_of(url: str) -> str:
     """The registry key for ``url``: its scheme, ``v4l2`` for a bare index, ``path`` for a
     bare filesystem path."""
     text = url.strip()
-    if text.isdigit():
+    if text.isdigit() or text.startswith("/dev/video"):
         return "v4l2"
     m = _SCHEME.match(text)
     # A single letter before ':' is a drive letter, not a scheme; treat it as a path.
@@ -229,6 +229,7 @@ class Camera:
         if self._thread is not None and self._thread.is_alive():
             return self
         self._stopping.clear()
+        self._ended = False  # a play-once source started again plays again
         self._thread = threading.Thread(
             target=self._run, name=f"camera {self.shown_url}", daemon=True
         )
@@ -336,7 +337,7 @@ class Camera:
         reconnect = self._ever_connected
         self._ever_connected = True
         if self._outage:
-            logger.warning("camera %s: connected again", self.shown_url)
+            logger.warning("camera %s: connected, frames flowing again", self.shown_url)
         self._outage = False
         with self._cond:
             if reconnect:
