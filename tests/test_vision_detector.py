@@ -98,8 +98,15 @@ def test_boxes_clipped_to_frame(models: Path) -> None:
     # classic copies grow past the blob; at the frame edge they must be clipped
     det = YoloOnnxDetector(models / "classic.onnx", iou=0.99)
     img = frame_with((0, 0, 80, 80, WHITE))
-    for d in det.detect(img):
+    found = det.detect(img)
+    assert len(found) == 3
+    for d in found:
         assert d.box.x1 >= 0 and d.box.y1 >= 0 and d.box.x2 <= W and d.box.y2 <= H
+    # and to the region: past its edge the model saw only grey padding
+    img = frame_with((100, 100, 180, 180, WHITE))
+    found = det.detect(img, Box(100, 100, 228, 228))
+    assert len(found) == 3
+    assert all(d.box.x1 >= 100 and d.box.y1 >= 100 for d in found)
 
 
 def test_letterbox_round_trip() -> None:
@@ -223,3 +230,47 @@ def test_int8_variant_picked_by_card(tmp_path: Path) -> None:
     assert YoloOnnxDetector(find_model(tmp_path, "items")).variant == "fp32"
     with pytest.raises(DetectorError, match="variant 'fp16'"):
         find_model(tmp_path, "items", "fp16")
+
+
+def test_candidate_cap_bounds_nms(models: Path) -> None:
+    det = YoloOnnxDetector(models / "classic.onnx", conf=0.0, iou=0.99, max_candidates=4)
+    img = frame_with((100, 100, 200, 200, WHITE), (300, 300, 400, 400, RED))
+    tensor, _ = det.preprocess(img)
+    assert det.infer(tensor).shape[2] == 206  # 6 proposals + 200 zero-score pads
+    found = det.detect(img)
+    assert len(found) == 4 and min(found.scores) >= 0.8  # the best four survive the cap
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("cfg", "end2end", "head"),
+    [
+        ("yolov8n.yaml", None, "classic"),
+        ("yolo26n.yaml", None, "classic"),
+        ("yolo26n.yaml", True, "end2end"),
+    ],
+)
+def test_real_ultralytics_exports_load_and_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cfg: str, end2end: bool | None, head: str
+) -> None:
+    """Untrained nets built from Ultralytics' own YAML (nothing downloaded), exported as the
+    models issue will export them: the shapes, heads and decode must fit real graphs."""
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    ultralytics = pytest.importorskip("ultralytics")
+    from models.cards import ModelCard, file_sha256
+
+    extra = {} if end2end is None else {"end2end": end2end}
+    model = ultralytics.YOLO(cfg)
+    exported = Path(model.export(format="onnx", imgsz=160, simplify=False, **extra))
+    path = tmp_path / exported.name
+    if exported != path:
+        exported.replace(path)
+    names = tuple(f"class{i}" for i in range(80))
+    card = ModelCard(path.stem, "detect", "t", names, (160, 160), path.name, file_sha256(path))
+    save_card(card, tmp_path)
+    det = YoloOnnxDetector(path, conf=0.0)
+    assert det.head == head
+    found = det.detect(frame_with((100, 100, 200, 200, WHITE)), Box(50, 50, 250, 250))
+    assert len(found) <= det.max_det and found.class_names == names
+    assert all(50 <= d.box.x1 <= d.box.x2 <= 250 for d in found)  # back inside the region

@@ -53,6 +53,12 @@ class Letterbox:
     pad_y: float
     off_x: float
     off_y: float
+    crop_w: float = 0.0  # the crop's size in frame pixels
+    crop_h: float = 0.0
+
+    @property
+    def crop(self) -> tuple[float, float, float, float]:
+        return self.off_x, self.off_y, self.off_x + self.crop_w, self.off_y + self.crop_h
 
     def to_frame(self, xyxy: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         out = np.empty_like(xyxy, dtype=np.float32)
@@ -89,6 +95,7 @@ class YoloOnnxDetector:
         iou: float = 0.45,
         optimisation: str = "all",
         max_det: int = 100,
+        max_candidates: int = 1000,
     ) -> None:
         model_path = Path(model_path)
         if not model_path.is_file():
@@ -107,6 +114,7 @@ class YoloOnnxDetector:
         self.class_names = card.classes
         self.input_h, self.input_w = card.input_size
         self.conf, self.iou, self.max_det = conf, iou, max_det
+        self.max_candidates = max_candidates
         self.variant = str(card.extra.get("variant", "fp32"))
         self._bgr = str(card.extra.get("channels", "rgb")).lower() == "bgr"
         opts = ort.SessionOptions()
@@ -195,7 +203,7 @@ class YoloOnnxDetector:
         )
         tensor = cv2.dnn.blobFromImage(canvas, 1 / 255.0, swapRB=not self._bgr)
         # the true per-axis scales after rounding, so back-mapping lands on the pixel
-        return tensor, Letterbox(nw / w, nh / h, px, py, x1, y1)
+        return tensor, Letterbox(nw / w, nh / h, px, py, x1, y1, w, h)
 
     def infer(self, tensor: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """The bare session run (the benchmark's baseline for pipeline overhead)."""
@@ -210,9 +218,10 @@ class YoloOnnxDetector:
         xyxy, scores, cids = self.decode(raw)
         if len(scores):
             xyxy = lb.to_frame(xyxy)
-            fh, fw = image.shape[:2]
-            xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, fw)
-            xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, fh)
+            # clip to the crop, not the frame: past its edge the model saw only padding
+            x1, y1, x2, y2 = lb.crop
+            xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], x1, x2)
+            xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], y1, y2)
             keep = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
             xyxy, scores, cids = xyxy[keep], scores[keep], cids[keep]
         try:
@@ -256,6 +265,9 @@ class YoloOnnxDetector:
             )
         mask = scores >= self.conf
         pred, scores, cids = pred[mask], np.clip(scores[mask], 0, 1), cids[mask]
+        if len(scores) > self.max_candidates:  # NMS is quadratic: bound the worst frame
+            top = np.argpartition(-scores, self.max_candidates)[: self.max_candidates]
+            pred, scores, cids = pred[top], scores[top], cids[top]
         if self.head == "classic":
             cx, cy, w, h = pred[:, 0], pred[:, 1], pred[:, 2], pred[:, 3]
             xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
@@ -268,7 +280,11 @@ class YoloOnnxDetector:
         if self.head == "classic" and len(scores) > 1:
             xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
             keep = cv2.dnn.NMSBoxesBatched(
-                xywh.tolist(), scores.tolist(), cids.tolist(), self.conf, self.iou
+                xywh.astype(np.float32),
+                scores.astype(np.float32),
+                cids.astype(np.int32),
+                self.conf,
+                self.iou,
             )
             keep = np.asarray(keep, np.int64).reshape(-1)
             keep = keep[np.argsort(-scores[keep], kind="stable")]
