@@ -408,6 +408,18 @@ def test_device_failure_reports_and_reconnects(
         gate.items.put("end")
 
 
+def test_a_bad_frame_from_a_plugin_is_an_outage_not_a_crash(gated: type[GatedSource]) -> None:
+    with Camera("gated:bad", reconnect_s=0.02) as camera:
+        gate = gated.sources["gated:bad"]
+        gate.items.put(np.zeros((4, 4), np.float32))
+        assert wait_for(lambda: "bad frame" in camera.stats.last_error)
+        gate.items.put(solid(5))
+        frame = camera.latest(timeout=5)
+        assert frame is not None and level_of(frame.image) == 5 and camera.running
+        assert camera.stats.reconnects == 1 and camera.stats.frames == 1
+        gate.items.put("end")
+
+
 def test_a_failing_listener_does_not_stop_the_camera(
     gated: type[GatedSource], caplog: pytest.LogCaptureFixture
 ) -> None:

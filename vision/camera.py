@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from kiosk.errors import CameraError
 from vision.types import BGRImage, Frame, SourceStats
 
@@ -230,6 +232,7 @@ class Camera:
             return self
         self._stopping.clear()
         self._ended = False  # a play-once source started again plays again
+        self._ever_connected = False  # a deliberate restart is not a reconnect
         self._thread = threading.Thread(
             target=self._run, name=f"camera {self.shown_url}", daemon=True
         )
@@ -305,6 +308,8 @@ class Camera:
                         continue
                 try:
                     image = self._source.read()
+                    if image is not None:
+                        _check_image(image)
                 except Exception as err:  # any driver failure is an outage
                     self._count("read_failures")
                     self._lost(_reason(err))
@@ -410,6 +415,20 @@ class Camera:
             return 0.0
         span = self._times[-1] - self._times[0]
         return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+def _check_image(image: object) -> None:
+    # A plugin bug (wrong dtype, grey frames) is caught here, not three stages downstream.
+    if not (
+        isinstance(image, np.ndarray)
+        and image.dtype == np.uint8
+        and image.ndim == 3
+        and image.shape[2] == 3
+        and image.size
+    ):
+        shape = getattr(image, "shape", None)
+        kind = getattr(image, "dtype", type(image).__name__)
+        raise CameraError(f"source gave a bad frame ({kind}, shape {shape}); want H x W x 3 uint8")
 
 
 def _reason(err: BaseException) -> str:
