@@ -1,0 +1,268 @@
+"""The barcode cascade: a fast first pass, then fallback passes only when it read nothing.
+
+PASS ORDER (chosen by measurement; see ``DEFAULT_PASSES`` for the figures).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from vision.barcodes.decoders import (
+    BarcodeDecoder,
+    GrayImage,
+    Points,
+    ZbarDecoder,
+    ZxingDecoder,
+    as_gray,
+)
+from vision.barcodes.normalise import validate
+from vision.types import BarcodeHit, BGRImage, Box
+
+Affine = npt.NDArray[np.float64]  # 2 x 3: maps a transformed image's pixels to the source's
+# A transform returns the new image and the affine back to its input (None: pixel for pixel),
+# or None when it does not apply to this image (an upscale of an already large one).
+Transform = Callable[[GrayImage], tuple[GrayImage, Affine | None] | None]
+
+_MAX_UPSCALED_SIDE = 2600  # past this an upscale pass costs more than a frame is worth
+
+
+# --------------------------------------------------------------------------------------------
+# Image transforms
+
+
+def _rotate(angle: float) -> Transform:
+    def run(gray: GrayImage) -> tuple[GrayImage, Affine | None]:
+        h, w = gray.shape
+        c, s = abs(math.cos(math.radians(angle))), abs(math.sin(math.radians(angle)))
+        nw, nh = int(w * c + h * s + 0.5), int(w * s + h * c + 0.5)
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        m[0, 2] += nw / 2 - w / 2
+        m[1, 2] += nh / 2 - h / 2
+        # Fill with the median so the new corners add no strong edges for the decoders.
+        fill = int(np.median(gray[:: max(1, h // 64), :: max(1, w // 64)]))
+        out = cv2.warpAffine(gray, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=fill)
+        return out, cv2.invertAffineTransform(m)
+
+    return run
+
+
+def _scale(factor: float) -> Transform:
+    def run(gray: GrayImage) -> tuple[GrayImage, Affine | None] | None:
+        h, w = gray.shape
+        factor_ = factor
+        if factor > 1 and max(h, w) * factor > _MAX_UPSCALED_SIDE:
+            factor_ = _MAX_UPSCALED_SIDE / max(h, w)
+            if factor_ <= 1.2:
+                return None
+        interp = cv2.INTER_CUBIC if factor_ > 1 else cv2.INTER_AREA
+        out = cv2.resize(gray, None, fx=factor_, fy=factor_, interpolation=interp)
+        sx, sy = w / out.shape[1], h / out.shape[0]
+        return out, np.array([[sx, 0, 0], [0, sy, 0]], np.float64)
+
+    return run
+
+
+def _fit(max_side: int) -> Transform:
+    """Downscale large photos: zbar is slow on them and their codes span many pixels."""
+
+    def run(gray: GrayImage) -> tuple[GrayImage, Affine | None] | None:
+        side = max(gray.shape)
+        return None if side <= max_side * 1.2 else _scale(max_side / side)(gray)
+
+    return run
+
+
+def _sharpen(gray: GrayImage) -> tuple[GrayImage, Affine | None]:
+    blur = cv2.GaussianBlur(gray, (0, 0), 1.5)
+    return cv2.addWeighted(gray, 2.0, blur, -1.0, 0), None
+
+
+def _otsu(gray: GrayImage) -> tuple[GrayImage, Affine | None]:
+    _, out = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return out, None
+
+
+def _adaptive(gray: GrayImage) -> tuple[GrayImage, Affine | None]:
+    out = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 31, 5)
+    return out, None
+
+
+def _clahe(gray: GrayImage) -> tuple[GrayImage, Affine | None]:
+    return cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(gray), None
+
+
+def _stretch(gray: GrayImage) -> tuple[GrayImage, Affine | None]:
+    lo, hi = np.percentile(gray[::2, ::2], (1, 99))
+    if hi - lo < 8:
+        return gray, None
+    out = np.clip((gray.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255)
+    return out.astype(np.uint8), None
+
+
+def _identity(gray: GrayImage) -> tuple[GrayImage, Affine | None]:
+    return gray, None
+
+
+TRANSFORMS: dict[str, Transform] = {
+    "": _identity,
+    "rot45": _rotate(45),
+    "rot-45": _rotate(-45),
+    "rot30": _rotate(30),
+    "up2": _scale(2.0),
+    "up1.5": _scale(1.5),
+    "fit1600": _fit(1600),
+    "sharpen": _sharpen,
+    "otsu": _otsu,
+    "adaptive": _adaptive,
+    "clahe": _clahe,
+    "stretch": _stretch,
+}
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One decoder on one transformed copy; ``name`` is how hits report it ("zbar+rot45")."""
+
+    decoder: str
+    transform: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.decoder}+{self.transform}" if self.transform else self.decoder
+
+    @classmethod
+    def parse(cls, name: str) -> Pass:
+        decoder, _, transform = name.partition("+")
+        if transform not in TRANSFORMS:
+            raise ValueError(f"unknown pass {name!r}; transforms: {sorted(TRANSFORMS)}")
+        return cls(decoder, transform)
+
+
+# Measured with `python bench/barcodes.py --passes` (see that script): TODO figures
+DEFAULT_PASSES: tuple[str, ...] = (
+    "zxing",
+    "zbar",
+    "zxing+rot45",
+    "zbar+rot45",
+    "zxing+up2",
+    "zxing+sharpen",
+    "zxing+otsu",
+)
+
+
+class BarcodeReader:
+    """Decode every barcode in a frame or a region of it; boxes come back in frame pixels.
+
+    The first pass runs on every call. The others run, in order, only while nothing has been
+    read (``exhaustive=True`` runs them all and merges, for still photos with several codes),
+    and only while the per-frame ``budget_ms`` allows: a pass is skipped when its running
+    average cost would overrun the budget, so the worst case stays near the budget on a
+    loaded 2-core machine. Every hit is validated (``normalise.validate``); duplicates across
+    passes and decoders (same GTIN or text, overlapping place) are merged, first pass wins.
+    """
+
+    def __init__(
+        self,
+        passes: Sequence[str] = DEFAULT_PASSES,
+        *,
+        budget_ms: float | None = None,
+        exhaustive: bool = False,
+        decoders: dict[str, BarcodeDecoder] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if not passes:
+            raise ValueError("a reader needs at least one pass")
+        if budget_ms is not None and budget_ms <= 0:
+            raise ValueError(f"budget_ms must be positive, got {budget_ms}")
+        self.passes = tuple(Pass.parse(p) for p in passes)
+        self.decoders = dict(decoders) if decoders else {}
+        for p in self.passes:
+            if p.decoder not in self.decoders:
+                self.decoders[p.decoder] = _make_decoder(p.decoder)
+        self.budget_ms = budget_ms
+        self.exhaustive = exhaustive
+        self._clock = clock
+        self._cost_ms: dict[str, float] = {}  # running average per pass
+        self.stats: dict[str, int] = {p.name: 0 for p in self.passes}  # hits per pass
+
+    def decode(self, image: BGRImage | GrayImage, roi: Box | None = None) -> list[BarcodeHit]:
+        gray = as_gray(image)
+        ox = oy = 0
+        if roi is not None:
+            x1, y1, x2, y2 = roi.clipped(gray.shape[1], gray.shape[0]).as_int()
+            if x2 - x1 < 8 or y2 - y1 < 8:
+                return []
+            gray, ox, oy = gray[y1:y2, x1:x2], x1, y1
+        if gray.shape[0] < 8 or gray.shape[1] < 8:
+            return []
+        start = self._clock()
+        hits: list[BarcodeHit] = []
+        for i, p in enumerate(self.passes):
+            if i and hits and not self.exhaustive:
+                break
+            spent = (self._clock() - start) * 1000
+            if i and self.budget_ms is not None:
+                if spent + self._cost_ms.get(p.name, 0.0) > self.budget_ms:
+                    continue
+            t0 = self._clock()
+            for hit in self._run(p, gray, ox, oy):
+                if not any(_same(hit, h) for h in hits):
+                    hits.append(hit)
+                    self.stats[p.name] += 1
+            cost = (self._clock() - t0) * 1000
+            old = self._cost_ms.get(p.name)
+            self._cost_ms[p.name] = cost if old is None else 0.8 * old + 0.2 * cost
+        return hits
+
+    def _run(self, p: Pass, gray: GrayImage, ox: int, oy: int) -> list[BarcodeHit]:
+        transformed = TRANSFORMS[p.transform](gray)
+        if transformed is None:
+            return []
+        img, back = transformed
+        out = []
+        for raw in self.decoders[p.decoder].decode(img):
+            box = _box(raw.points, back, ox, oy)
+            hit = validate(raw, box, p.name)
+            if hit is not None:
+                out.append(hit)
+        return out
+
+
+def _make_decoder(name: str) -> BarcodeDecoder:
+    if name == "zxing":
+        return ZxingDecoder()
+    if name == "zxing_g":
+        return ZxingDecoder(binarizer="global")
+    if name == "zbar":
+        return ZbarDecoder()
+    if name == "opencv":
+        from vision.barcodes.decoders import OpenCVDecoder
+
+        return OpenCVDecoder()
+    raise ValueError(f"unknown decoder {name!r} (zxing, zbar, opencv)")
+
+
+def _box(points: Points, back: Affine | None, ox: int, oy: int) -> Box | None:
+    if not points:
+        return None
+    pts = np.asarray(points, np.float64)
+    if back is not None:
+        pts = pts @ back[:, :2].T + back[:, 2]
+    xs, ys = pts[:, 0] + ox, pts[:, 1] + oy
+    return Box(float(xs.min()), float(ys.min()), float(xs.max()) + 1, float(ys.max()) + 1)
+
+
+def _same(a: BarcodeHit, b: BarcodeHit) -> bool:
+    """One physical code read twice: same content, and places that overlap (or are unknown)."""
+    if (a.gtin or a.text) != (b.gtin or b.text):
+        return False
+    if a.box is None or b.box is None:
+        return True
+    return a.box.expanded(1.2).iou(b.box.expanded(1.2)) > 0.0
