@@ -7,6 +7,8 @@ grain; a frame costs a few milliseconds.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -116,8 +118,20 @@ def lighting(img: Image, rng: np.random.Generator) -> Image:
     gamma = rng.uniform(0.8, 1.25)
     x = np.arange(256, dtype=np.float32) / 255.0
     lut = np.stack([np.clip(255 * (x**gamma) * g, 0, 255) for g in gains], -1).astype(np.uint8)
-    out = cv2.LUT(img, lut.reshape(256, 1, 3))
-    out = out.astype(np.float32) * field[..., None]
-    sigma = rng.uniform(1.0, 6.0)
-    noise = rng.normal(0, sigma, (H, W, 1)).astype(np.float32)
-    return np.clip(out + noise, 0, 255).astype(np.uint8)
+    out = cv2.LUT(img, lut.reshape(256, 1, 3)).astype(np.float32)
+    out *= field[..., None]
+    # Sensor noise: a window of a fixed noise bank (drawing fresh noise costs more than the
+    # rest of the frame), scaled and offset by this frame's generator.
+    bank = _noise_bank(H, W)
+    oy, ox = (
+        int(rng.integers(0, bank.shape[0] - H + 1)),
+        int(rng.integers(0, bank.shape[1] - W + 1)),
+    )
+    out += bank[oy : oy + H, ox : ox + W] * np.float32(rng.uniform(1.0, 6.0))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_bank(H: int, W: int) -> npt.NDArray[np.float32]:
+    bank = np.random.default_rng(0x5EED).normal(0, 1, (H + H // 2, W + W // 2, 3))
+    return bank.astype(np.float32)

@@ -62,7 +62,7 @@ def place(
     h, w = sprite.alpha.shape
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
     corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], np.float64) @ m.T
-    pad = int(np.ceil(max(abs(blur[0]), abs(blur[1])) / 2)) + 1
+    pad = 1
     cx, cy = (
         (corners[:, 0].min() + corners[:, 0].max()) / 2,
         (corners[:, 1].min() + corners[:, 1].max()) / 2,
@@ -86,22 +86,37 @@ def place(
     return layer
 
 
-def motion_blur(layer: Layer, blur: tuple[float, float]) -> None:
-    """Blur along the motion on premultiplied colour, so the edges smear into the background."""
-    length = max(abs(blur[0]), abs(blur[1]))
-    k = int(np.ceil(length)) | 1
-    kernel = np.zeros((k, k), np.float32)
-    c = k // 2
-    dx, dy = blur[0] / 2, blur[1] / 2
-    cv2.line(kernel, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1.0, 1)
-    kernel /= max(float(kernel.sum()), 1e-6)
-    a = layer.alpha.astype(np.float32) / 255.0
-    pre = layer.bgr.astype(np.float32) * a[..., None]
-    a_b = cv2.filter2D(a, -1, kernel, borderType=cv2.BORDER_CONSTANT)
-    pre_b = cv2.filter2D(pre, -1, kernel, borderType=cv2.BORDER_CONSTANT)
-    safe = np.maximum(a_b, 1e-4)[..., None]
-    layer.bgr = np.clip(pre_b / safe, 0, 255).astype(np.uint8)
-    layer.alpha = np.clip(a_b * 255.0, 0, 255).astype(np.uint8)
+def motion_blur(layer: Layer, blur: tuple[float, float], taps: int = 9) -> None:
+    """Smear a layer along its motion during the exposure: the mean of shifted copies of the
+    premultiplied colour, so the edges blend into whatever lies under them. The layer grows
+    to hold the smear."""
+    dx, dy = blur
+    length = max(abs(dx), abs(dy))
+    if length < 1.5:
+        return
+    p = int(np.ceil(length / 2)) + 1
+    a = cv2.copyMakeBorder(layer.alpha, p, p, p, p, cv2.BORDER_CONSTANT, value=0)
+    a = a.astype(np.float32) * (1.0 / 255.0)
+    pre = cv2.copyMakeBorder(layer.bgr, p, p, p, p, cv2.BORDER_CONSTANT, value=0)
+    pre = pre.astype(np.float32) * a[..., None]
+    h, w = a.shape
+    acc_a = np.zeros_like(a)
+    acc = np.zeros_like(pre)
+    n = int(min(taps, np.ceil(length) + 1))
+    for t in np.linspace(-0.5, 0.5, n):
+        ox, oy = round(t * dx), round(t * dy)
+        # acc[y, x] += src[y + oy, x + ox] over the overlap.
+        ys, ye = max(0, -oy), min(h, h - oy)
+        xs, xe = max(0, -ox), min(w, w - ox)
+        acc_a[ys:ye, xs:xe] += a[ys + oy : ye + oy, xs + ox : xe + ox]
+        acc[ys:ye, xs:xe] += pre[ys + oy : ye + oy, xs + ox : xe + ox]
+    acc_a *= 1.0 / n
+    acc *= 1.0 / n
+    safe = np.maximum(acc_a, 1e-4)[..., None]
+    layer.bgr = np.clip(acc / safe, 0, 255).astype(np.uint8)
+    layer.alpha = np.clip(acc_a * 255.0, 0, 255).astype(np.uint8)
+    layer.x0 -= p
+    layer.y0 -= p
 
 
 class Scene:

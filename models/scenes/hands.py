@@ -58,14 +58,33 @@ class HandStyle:
         return cls(skin, sleeve, float(rng.uniform(0.2, 0.85)), float(rng.uniform(0.85, 1.2)))
 
 
-def _shade(patch: npt.NDArray[np.uint8], mask: npt.NDArray[np.uint8], colour) -> None:
-    """Fill ``mask`` with ``colour``, darker at the edges so limbs look round."""
-    k = max(3, (min(mask.shape) // 12) | 1)
-    soft = cv2.blur(mask, (k, k)).astype(np.float32) / 255.0
-    f = 0.72 + 0.33 * soft
-    col = np.asarray(colour, np.float32)[None, None, :] * f[..., None]
-    sel = mask > 0
-    patch[sel] = np.clip(col[sel], 0, 255).astype(np.uint8)
+def _shade(patch: npt.NDArray[np.uint8], mask: npt.NDArray[np.uint8], colour, k: int) -> None:
+    """Fill ``mask`` with ``colour``, darker at the edges so limbs look round (``k``: edge
+    softness in pixels)."""
+    x, y, w, h = cv2.boundingRect(mask)
+    if w == 0 or h == 0:
+        return
+    m = mask[y : y + h, x : x + w]
+    k = max(3, k | 1)
+    soft = cv2.blur(m, (k, k))
+    # f = 0.72 + 0.33 * soft/255, per channel, as a lookup table on the softened mask.
+    lut = np.clip(np.outer(0.72 + 0.33 * np.arange(256) / 255.0, colour), 0, 255).astype(np.uint8)
+    shaded = cv2.LUT(cv2.merge([soft, soft, soft]), lut.reshape(256, 1, 3))
+    dst = patch[y : y + h, x : x + w]
+    np.copyto(dst, shaded, where=(m > 0)[..., None])
+
+
+def _trim(layer: Layer) -> Layer:
+    """Crop a layer to its opaque pixels (hand layers start as one shared, large canvas)."""
+    x, y, w, h = cv2.boundingRect(layer.alpha)
+    if w == 0 or h == 0:
+        return Layer(layer.bgr[:1, :1], layer.alpha[:1, :1], layer.x0, layer.y0)
+    return Layer(
+        np.ascontiguousarray(layer.bgr[y : y + h, x : x + w]),
+        np.ascontiguousarray(layer.alpha[y : y + h, x : x + w]),
+        layer.x0 + x,
+        layer.y0 + y,
+    )
 
 
 def _capsule(mask, p0, p1, width: float) -> None:
@@ -129,12 +148,12 @@ def make_hand(
     arm_c = np.zeros((h, w, 3), np.uint8)
     fore_w = L * 0.62
     _capsule(arm_m, loc(entry), loc(wrist), fore_w)
-    _shade(arm_c, arm_m, style.skin)
+    _shade(arm_c, arm_m, style.skin, int(fore_w / 3))
     if style.sleeve is not None:
         cuff = entry + (wrist - entry) * style.sleeve_frac
         sm = np.zeros_like(arm_m)
         _capsule(sm, loc(entry), loc(cuff), fore_w * 1.35)
-        _shade(arm_c, sm, style.sleeve)
+        _shade(arm_c, sm, style.sleeve, int(fore_w / 3))
         arm_m = np.maximum(arm_m, sm)
     palm_m = np.zeros((h, w), np.uint8)
     centre = loc(g - u * L * 0.1)
@@ -178,12 +197,12 @@ def make_hand(
         tt = tb + (u * 0.6 + v * side * 0.8) * L * 0.45
         _capsule(palm_m, loc(tb), loc(tt), fw * 1.2)
     palm_c = np.zeros((h, w, 3), np.uint8)
-    _shade(palm_c, palm_m, style.skin)
-    arm = Layer(arm_c, arm_m, int(x0), int(y0))
-    palm = Layer(palm_c, palm_m, int(x0), int(y0))
+    _shade(palm_c, palm_m, style.skin, int(fw / 2))
+    arm = _trim(Layer(arm_c, arm_m, int(x0), int(y0)))
+    palm = _trim(Layer(palm_c, palm_m, int(x0), int(y0)))
     fingers = None
     if holding:
         fing_c = np.zeros((h, w, 3), np.uint8)
-        _shade(fing_c, fing_m, style.skin)
-        fingers = Layer(fing_c, fing_m, int(x0), int(y0))
+        _shade(fing_c, fing_m, style.skin, int(fw / 2))
+        fingers = _trim(Layer(fing_c, fing_m, int(x0), int(y0)))
     return Hand(arm, palm, fingers, (float(g[0]), float(g[1])), style.skin)
