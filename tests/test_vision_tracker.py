@@ -144,3 +144,14 @@ def test_tracks_a_square_through_the_real_detector(tmp_path) -> None:
     lost = [t for t in reported if t.lost]
     assert len(lost) == 1 and lost[0].last_frame == 18
     assert lost[0].velocity[0] == pytest.approx(25 / 0.033, rel=0.1)
+
+
+def test_track_leaving_the_frame_is_lost_at_once_and_clipped() -> None:
+    tr = IouTracker(min_hits=1, max_age_ms=10_000, frame_size=(640, 480))
+    tr.update(dets((*box_at(560, 100), "can", 0.9)), 0, 0)
+    tr.update(dets((*box_at(600, 100), "can", 0.9)), 100, 1)  # 400 px/s to the right
+    (t,) = tr.coast(200, 2)  # predicted centre 640: half off-frame, clipped
+    assert not t.lost and t.box.x2 == 640 and t.box.x1 == pytest.approx(620)
+    (t,) = tr.coast(300, 3)  # predicted box 660..700: gone
+    assert t.lost
+    assert tr.coast(400, 4) == []

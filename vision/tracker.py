@@ -8,7 +8,8 @@ constant-velocity prediction in between, so zones and snapshots see a box every 
   track's box diagonal (a fast swipe past the scanner can move further than the box is wide,
   where IoU is 0). Class-agnostic: the label is a vote, so a flickering class stays one track.
 - A track is confirmed after ``min_hits`` matches and lost ``max_age_ms`` after its last
-  match. Only confirmed tracks are reported; each lost one is reported exactly once.
+  match, or as soon as its prediction leaves the frame (when ``frame_size`` is given).
+  Only confirmed tracks are reported; each lost one is reported exactly once.
 - ``label`` is the majority over the recent labels and ``score`` the median of recent scores
   (Frigate's false-positive logic: one confident frame does not make an item, nor does one
   weak frame unmake it).
@@ -99,6 +100,7 @@ class IouTracker:
         max_age_ms: int = 1000,
         history: int = 10,
         velocity_smoothing: float = 0.5,
+        frame_size: tuple[int, int] | None = None,
     ) -> None:
         if not (0 < iou_threshold <= 1 and min_hits >= 1 and max_age_ms >= 0 and history >= 1):
             raise ValueError("bad tracker options")
@@ -108,6 +110,7 @@ class IouTracker:
         self.max_age_ms = max_age_ms
         self.history = history
         self.alpha = velocity_smoothing
+        self.frame_size = frame_size  # when known: predictions clipped, off-frame = lost
         self._ids = itertools.count(1)
         self._tracks: list[_State] = []
         self._last_ts: int | None = None
@@ -134,13 +137,13 @@ class IouTracker:
                 survivors.append(t)
                 if t.confirmed:
                     out.append(t.snapshot(t.box, False, False))
-            elif ts_ms - t.last_seen_ms > self.max_age_ms:
+            elif ts_ms - t.last_seen_ms > self.max_age_ms or self._off_frame(predicted[ti]):
                 if t.confirmed:
-                    out.append(t.snapshot(predicted[ti], True, True))
+                    out.append(t.snapshot(self._clip(predicted[ti]), True, True))
             else:
                 survivors.append(t)
                 if t.confirmed:
-                    out.append(t.snapshot(predicted[ti], False, True))
+                    out.append(t.snapshot(self._clip(predicted[ti]), False, True))
         for di, d in enumerate(dets):
             if di not in matched_d:
                 t = self._new(d, ts_ms, frame_index)
@@ -160,6 +163,15 @@ class IouTracker:
         if self._last_ts is not None and ts_ms < self._last_ts:
             raise ValueError(f"time went backwards: {ts_ms} < {self._last_ts}")
         self._last_ts = ts_ms
+
+    def _off_frame(self, b: Box) -> bool:
+        if self.frame_size is None:
+            return False
+        fw, fh = self.frame_size
+        return b.x2 <= 0 or b.y2 <= 0 or b.x1 >= fw or b.y1 >= fh
+
+    def _clip(self, b: Box) -> Box:
+        return b if self.frame_size is None else b.clipped(*self.frame_size)
 
     def _associate(self, boxes: list[Box], dets: list[Detection]) -> list[tuple[int, int]]:
         if not boxes or not dets:
