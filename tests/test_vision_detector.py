@@ -11,7 +11,7 @@ import pytest
 
 from models.cards import ModelCardError, load_card, save_card
 from tests.vision_models import build_blob_model
-from vision.detector import DetectorError, Letterbox, YoloOnnxDetector, find_model
+from vision.detector import DetectorError, Letterbox, YoloOnnxDetector
 from vision.types import Box
 
 W, H = 640, 480
@@ -218,18 +218,9 @@ def test_dynamic_input_model_and_options(tmp_path: Path) -> None:
         YoloOnnxDetector(path, optimisation="turbo")
 
 
-def test_int8_variant_picked_by_card(tmp_path: Path) -> None:
-    build_blob_model(tmp_path, name="items-fp32")
-    build_blob_model(tmp_path, name="items-int8", variant="int8")
-    for name in ("items-fp32", "items-int8"):  # both cards name the same model
-        card = load_card(tmp_path / f"{name}.json")
-        save_card(dataclasses.replace(card, name="items"), tmp_path)
-    path = find_model(tmp_path, "items", "int8")
-    assert path.name == "items-int8.onnx"
-    assert YoloOnnxDetector(path).variant == "int8"
-    assert YoloOnnxDetector(find_model(tmp_path, "items")).variant == "fp32"
-    with pytest.raises(DetectorError, match="variant 'fp16'"):
-        find_model(tmp_path, "items", "fp16")
+def test_int8_variant_read_from_card(tmp_path: Path) -> None:
+    assert YoloOnnxDetector(build_blob_model(tmp_path, name="a")).variant == "fp32"
+    assert YoloOnnxDetector(build_blob_model(tmp_path, name="b", variant="int8")).variant == "int8"
 
 
 def test_candidate_cap_bounds_nms(models: Path) -> None:
@@ -274,3 +265,27 @@ def test_real_ultralytics_exports_load_and_run(
     found = det.detect(frame_with((100, 100, 200, 200, WHITE)), Box(50, 50, 250, 250))
     assert len(found) <= det.max_det and found.class_names == names
     assert all(50 <= d.box.x1 <= d.box.x2 <= 250 for d in found)  # back inside the region
+
+
+@pytest.mark.slow
+def test_real_int8_quantised_export_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The models issue's int8 path (QDQ, head kept in float) gives a model we load and run."""
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    ultralytics = pytest.importorskip("ultralytics")
+    from models.cards import ModelCard, file_sha256
+    from models.quantize import quantize_detector
+
+    fp32 = Path(ultralytics.YOLO("yolov8n.yaml").export(format="onnx", imgsz=160, simplify=False))
+    int8 = quantize_detector(fp32, tmp_path / "det-int8.onnx", [frame_with((1, 1, 50, 50, RED))])
+    names = tuple(f"class{i}" for i in range(80))
+    for path, variant in ((fp32, "fp32"), (int8, "int8")):
+        card = ModelCard(
+            "det", "detect", "t", names, (160, 160), path.name, file_sha256(path),
+            extra={"variant": variant, "head": "classic"},
+        )  # fmt: skip
+        save_card(card, path.parent)
+    det = YoloOnnxDetector(int8, conf=0.0)
+    assert det.variant == "int8"
+    found = det.detect(frame_with((100, 100, 200, 200, WHITE)))
+    assert 0 < len(found) <= det.max_det
