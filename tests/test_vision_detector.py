@@ -12,7 +12,7 @@ import pytest
 from models.cards import ModelCardError, load_card, save_card
 from tests.vision_models import build_blob_model
 from vision.detector import DetectorError, Letterbox, YoloOnnxDetector
-from vision.types import Box
+from vision.types import Box, Detections
 
 W, H = 640, 480
 
@@ -289,3 +289,26 @@ def test_real_int8_quantised_export_runs(tmp_path: Path, monkeypatch: pytest.Mon
     assert det.variant == "int8"
     found = det.detect(frame_with((100, 100, 200, 200, WHITE)))
     assert 0 < len(found) <= det.max_det
+
+
+def test_merge_across_regions_prefers_the_uncut_view(models: Path) -> None:
+    from vision.detector import merge_detections
+
+    det = YoloOnnxDetector(models / "e2e.onnx")
+    img = frame_with((200, 200, 300, 300, WHITE))
+    img[240:250, 280:290] = 0  # a small hole: the full view fills 99% of its box
+    full_region, cut_region = Box(150, 150, 350, 350), Box(50, 150, 250, 350)
+    full, cut = det.detect(img, full_region), det.detect(img, cut_region)
+    assert len(full) == len(cut) == 1 and cut.scores[0] > full.scores[0]  # the cut one is solid
+    naive = merge_detections([full, cut])
+    assert len(naive) == 1 and naive.xyxy[0][2] < 260  # plain NMS keeps the cut half
+    merged = merge_detections([full, cut], [full_region, cut_region], (W, H))
+    assert len(merged) == 1
+    assert_box_near(next(iter(merged)).box, (200, 200, 300, 300), tol=4)
+    assert merged.scores[0] == full.scores[0]  # ranked lower, reported as the model said
+    # a second item elsewhere survives; empty parts and mismatched inputs
+    other = det.detect(frame_with((500, 50, 540, 90, RED)), Box(450, 0, 640, 190))
+    assert len(merge_detections([full, other, Detections.empty(det.class_names)])) == 2
+    assert len(merge_detections([])) == 0
+    with pytest.raises(DetectorError, match="regions"):
+        merge_detections([full, cut], [full_region])

@@ -16,6 +16,7 @@ zones never see crop coordinates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,3 +284,54 @@ class YoloOnnxDetector:
             scores[keep].astype(np.float32),
             cids[keep].astype(np.int64),
         )
+
+
+def merge_detections(
+    parts: Sequence[Detections],
+    regions: Sequence[Box] | None = None,
+    frame_size: tuple[int, int] | None = None,
+    *,
+    iou: float = 0.45,
+    edge_cap: float = 0.6,
+    max_det: int = 100,
+) -> Detections:
+    """Detections from several regions of ONE frame as one set: per-class NMS over all of
+    them, so an item seen by two overlapping regions is one detection (Frigate's
+    ``reduce_detections``). With ``regions`` and ``frame_size``, a box touching a region edge
+    that is not a frame edge (the item was cut) ranks as if it scored at most ``edge_cap``,
+    so the fuller view of the item wins; reported scores are left as the model gave them."""
+    if regions is not None and len(regions) != len(parts):
+        raise DetectorError(f"{len(parts)} sets of detections but {len(regions)} regions")
+    pairs = [(p, None if regions is None else regions[i]) for i, p in enumerate(parts)]
+    pairs = [(p, r) for p, r in pairs if len(p)]
+    if not pairs:
+        return parts[0] if parts else Detections.empty(())
+    parts = [p for p, _ in pairs]
+    names = parts[0].class_names
+    if any(p.class_names != names for p in parts):
+        raise DetectorError("cannot merge detections from models with different classes")
+    xyxy = np.concatenate([p.xyxy for p in parts]).astype(np.float32)
+    scores = np.concatenate([p.scores for p in parts]).astype(np.float32)
+    cids = np.concatenate([p.class_ids for p in parts]).astype(np.int64)
+    rank = scores.copy()
+    if regions is not None and frame_size is not None:
+        fw, fh = frame_size
+        start = 0
+        for p, r in pairs:
+            assert r is not None
+            b = xyxy[start : start + len(p)]
+            cut = np.zeros(len(p), bool)
+            for axis, lo, hi, size in ((0, r.x1, r.x2, fw), (1, r.y1, r.y2, fh)):
+                if lo > 1:
+                    cut |= b[:, axis] <= lo + 1
+                if hi < size - 1:
+                    cut |= b[:, axis + 2] >= hi - 1
+            part = rank[start : start + len(p)]  # a view: writes land in rank
+            part[cut] = np.minimum(part[cut], edge_cap)
+            start += len(p)
+    xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+    keep = np.asarray(
+        cv2.dnn.NMSBoxesBatched(xywh, rank, cids.astype(np.int32), 0.0, iou), np.int64
+    ).reshape(-1)
+    keep = keep[np.argsort(-scores[keep], kind="stable")][:max_det]
+    return Detections(xyxy[keep], scores[keep], cids[keep], names)
