@@ -1,0 +1,367 @@
+"""Camera frames in, the core's timestamped inputs out: the motion-gated vision pipeline.
+
+Per frame (Frigate's pattern, research/vision.md §3):
+
+1. The motion gate compares a 100 px-tall copy with its background: an idle lane costs a
+   fraction of a millisecond and nothing else runs.
+2. With motion (or every ``recheck_every`` frames while items rest somewhere) the detector
+   runs on a few regions around the motion and the tracked items, not on the whole frame,
+   so small items are seen at the model's full resolution.
+3. The tracker associates detections; between detector runs it coasts.
+4. Zones turn track positions into enter/leave transitions.
+5. The barcode cascade decodes only where an item is in the scan zone (or where there is
+   motion in it before the detector has confirmed anything), every frame while it is there;
+   the debouncer makes one read of one presentation.
+6. A read on a track names the SKU the item claims; the identity scorer says how much the
+   item looks like it, with an evidence crop kept for the core's alerts.
+
+Outputs are ``BarcodeRead`` (source "camera", with the track) and ``ItemTrack`` updates: on
+zone transitions, on loss, and when an identity score is known.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from kiosk.core.inputs import BarcodeRead, Input, ItemTrack
+from vision.motion import regions as detection_regions
+from vision.types import BarcodeHit, BGRImage, Box, Detections, Frame, ZoneTransition
+
+
+class Detector(Protocol):
+    class_names: tuple[str, ...]
+    input_h: int
+    input_w: int
+
+    def detect(self, image: BGRImage, region: Box | None = None) -> Detections: ...
+
+
+class Reader(Protocol):
+    def decode(self, image: BGRImage, roi: Box | None = None) -> list[BarcodeHit]: ...
+
+
+class Identity(Protocol):
+    def score(self, crop: BGRImage, sku: str) -> float | None: ...
+
+
+class Evidence(Protocol):
+    def keep(
+        self,
+        frame: Frame,
+        boxes: Sequence[Box] = (),
+        *,
+        crop: Box | None = None,
+        reason: str = "",
+    ) -> str: ...
+
+
+@dataclass
+class PipelineSettings:
+    detect_every: int = 1  # detector on every Nth frame with motion
+    max_regions: int = 2
+    recheck_every: int = 15  # frames between re-detections of resting items (no motion)
+    decode_zones: tuple[str, ...] = ("scan", "produce_scale")
+    item_labels: tuple[str, ...] = ("item",)
+    min_identity_px: int = 24  # crops smaller than this are not worth an identity score
+
+
+@dataclass
+class StageTimes:
+    """Milliseconds spent per stage, summed over frames (the benchmark reads these)."""
+
+    frames: int = 0
+    detector_runs: int = 0
+    decode_runs: int = 0
+    ms: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("motion", "detect", "track", "zones", "decode", "identity", "total"), 0.0
+        )
+    )
+
+    def per_frame(self) -> dict[str, float]:
+        n = max(self.frames, 1)
+        return {stage: total / n for stage, total in self.ms.items()}
+
+
+@dataclass
+class _TrackInfo:
+    zone: str = "outside"
+    sku: str | None = None
+    identity: float | None = None
+    code_key: str | None = None  # the debouncer's key of the code read on this track
+
+
+class VisionPipeline:
+    def __init__(
+        self,
+        *,
+        motion: object,
+        tracker: object,
+        zones: object,
+        reader: Reader,
+        debouncer: object,
+        detector: Detector | None = None,
+        identity: Identity | None = None,
+        evidence: Evidence | None = None,
+        sku_for_code: Callable[[str], str | None] = lambda code: None,
+        settings: PipelineSettings | None = None,
+    ) -> None:
+        self.motion = motion
+        self.tracker = tracker
+        self.zones = zones
+        self.reader = reader
+        self.debouncer = debouncer
+        self.detector = detector
+        self.identity = identity
+        self.evidence = evidence
+        self.sku_for_code = sku_for_code
+        self.settings = settings or PipelineSettings()
+        self.times = StageTimes()
+        self._info: dict[int, _TrackInfo] = {}
+        self._tracks: list = []  # the tracker's current tracks (vision.tracker.Track)
+        self._motion_frames = 0
+
+    # --- one frame ----------------------------------------------------------------------
+
+    def process(self, frame: Frame) -> list[Input]:
+        t_start = time.perf_counter()
+        times = self.times
+        times.frames += 1
+        out: list[Input] = []
+
+        t0 = time.perf_counter()
+        motion_boxes: list[Box] = self.motion.update(frame.image)  # type: ignore[attr-defined]
+        times.ms["motion"] += (time.perf_counter() - t0) * 1000
+
+        self._detect_and_track(frame, motion_boxes)
+
+        t0 = time.perf_counter()
+        transitions: list[ZoneTransition] = self.zones.update(  # type: ignore[attr-defined]
+            self._tracks, frame.index, frame.ts_ms
+        )
+        times.ms["zones"] += (time.perf_counter() - t0) * 1000
+        out.extend(self._transition_inputs(frame, transitions))
+
+        t0 = time.perf_counter()
+        reads = self._decode(frame, motion_boxes)
+        times.ms["decode"] += (time.perf_counter() - t0) * 1000
+        out.extend(reads)
+
+        times.ms["total"] += (time.perf_counter() - t_start) * 1000
+        return out
+
+    def _detect_and_track(self, frame: Frame, motion_boxes: list[Box]) -> None:
+        if self.detector is None:
+            return
+        settings = self.settings
+        live = [t for t in self._tracks if not t.lost]
+        if motion_boxes:
+            self._motion_frames += 1
+            due = (self._motion_frames - 1) % settings.detect_every == 0
+        else:
+            due = bool(live) and frame.index % settings.recheck_every == 0
+        t0 = time.perf_counter()
+        if not due:
+            if motion_boxes:  # between detector runs the tracker predicts
+                self._tracks = self.tracker.coast(frame.ts_ms, frame.index)  # type: ignore[attr-defined]
+            # else: nothing moved, so resting tracks stay where they are, for free
+            self.times.ms["track"] += (time.perf_counter() - t0) * 1000
+            return
+        width, height = frame.size
+        # Every live track is inside some region (extras are merged, not dropped), so a
+        # resting item is re-seen instead of aging out and coming back as a "new" item.
+        regions = detection_regions(
+            motion_boxes,
+            [t.box for t in live],
+            (width, height),
+            _model_side(self.detector),
+            max_regions=settings.max_regions,
+        )
+        detections = self._detect_regions(frame.image, regions)
+        self.times.detector_runs += len(regions)
+        t1 = time.perf_counter()
+        self.times.ms["detect"] += (t1 - t0) * 1000
+        self._tracks = self.tracker.update(  # type: ignore[attr-defined]
+            detections, frame.ts_ms, frame.index
+        )
+        self.times.ms["track"] += (time.perf_counter() - t1) * 1000
+
+    def _detect_regions(self, image: BGRImage, regions: list[Box]) -> Detections:
+        assert self.detector is not None
+        names = self.detector.class_names
+        parts = [self.detector.detect(image, region) for region in regions]
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return Detections.empty(names)
+        if len(parts) == 1:
+            return parts[0]
+        # Overlapping regions see the same item twice: keep the best box per class.
+        xyxy = np.concatenate([p.xyxy for p in parts])
+        scores = np.concatenate([p.scores for p in parts])
+        ids = np.concatenate([p.class_ids for p in parts])
+        xywh = np.column_stack([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]])
+        keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), ids.tolist(), 0.0, 0.5)
+        keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+        return Detections(xyxy[keep], scores[keep], ids[keep], names)
+
+    # --- zones --------------------------------------------------------------------------
+
+    def _transition_inputs(self, frame: Frame, transitions: list[ZoneTransition]) -> list[Input]:
+        """One ``ItemTrack`` per track whose zones changed (or that was lost) this frame."""
+        out: list[Input] = []
+        by_id = {t.track_id: t for t in self._tracks}
+        changed: dict[int, list[ZoneTransition]] = {}
+        for change in transitions:
+            changed.setdefault(change.track_id, []).append(change)
+        for track in self._tracks:
+            if track.lost and track.track_id in self._info and track.track_id not in changed:
+                changed[track.track_id] = []  # lost outside every zone: still say it ended
+        for track_id, changes in changed.items():
+            track = by_id.get(track_id)
+            info = self._info.setdefault(track_id, _TrackInfo())
+            lost = track is None or bool(track.lost)
+            zone = "outside" if lost else self.zones.primary_zone(track_id)  # type: ignore[attr-defined]
+            left_decode_zone = any(
+                not c.entered and c.zone in self.settings.decode_zones for c in changes
+            )
+            if left_decode_zone and info.code_key is not None:
+                self.debouncer.item_left(info.code_key)  # type: ignore[attr-defined]
+            info.zone = zone
+            snapshot = next((c.snapshot_id for c in changes if c.snapshot_id), None)
+            entered_bagging = any(c.entered and c.zone == "bagging" for c in changes)
+            if snapshot is None and entered_bagging and self.evidence and track is not None:
+                snapshot = self.evidence.keep(
+                    frame, [track.box], crop=track.box.expanded(1.2), reason="enter bagging"
+                )
+            label = track.label if track is not None else "item"
+            score = float(track.score) if track is not None else 0.0
+            out.append(
+                ItemTrack(
+                    frame.ts_ms,
+                    track_id,
+                    label,
+                    zone,
+                    score,
+                    info.sku,
+                    lost,
+                    info.identity,
+                    snapshot,
+                )
+            )
+            if lost:
+                self._info.pop(track_id, None)
+        return out
+
+    # --- barcodes and identity ------------------------------------------------------------
+
+    def _decode_regions(
+        self, frame: Frame, motion_boxes: list[Box]
+    ) -> list[tuple[Box, int | None]]:
+        width, height = frame.size
+        zones_of = self.zones.zones_of  # type: ignore[attr-defined]
+        wanted = set(self.settings.decode_zones)
+        items = [
+            t
+            for t in self._tracks
+            if not t.lost and t.label in self.settings.item_labels and zones_of(t.track_id) & wanted
+        ]
+        if items:
+            return [(t.box.expanded(1.25).clipped(width, height), t.track_id) for t in items]
+        if not motion_boxes:
+            return []
+        if self.detector is not None and any(
+            t.label in self.settings.item_labels and not t.lost for t in self._tracks
+        ):
+            # The detector knows where the items are and none is in a decode zone: motion
+            # there is only the trail of an item that just left (its code already read).
+            return []
+        # Before the detector confirms an item (or with no detector at all), decode where
+        # something moves inside a decode zone.
+        zone_of = self.zones.zone_map.zone_of  # type: ignore[attr-defined]
+        return [
+            (box.expanded(1.25).clipped(width, height), None)
+            for box in _merge_boxes(motion_boxes)
+            if zone_of(box, (width, height)) in wanted
+        ]
+
+    def _decode(self, frame: Frame, motion_boxes: list[Box]) -> list[Input]:
+        regions = self._decode_regions(frame, motion_boxes)
+        if not regions:
+            self.debouncer.update([], frame.ts_ms)  # type: ignore[attr-defined]
+            return []
+        hits: list[tuple[BarcodeHit, int | None]] = []
+        for roi, track_id in regions:
+            self.times.decode_runs += 1
+            hits.extend((hit, track_id) for hit in self.reader.decode(frame.image, roi))
+        fresh: list[BarcodeHit] = self.debouncer.update(  # type: ignore[attr-defined]
+            [h for h, _ in hits], frame.ts_ms
+        )
+        out: list[Input] = []
+        for hit in fresh:
+            track_id = next((tid for h, tid in hits if h == hit), None)
+            out.append(BarcodeRead(frame.ts_ms, hit.text, hit.symbology, "camera", track_id))
+            if track_id is not None:
+                out.extend(self._identify(frame, track_id, hit))
+        return out
+
+    def _identify(self, frame: Frame, track_id: int, hit: BarcodeHit) -> list[Input]:
+        track = next((t for t in self._tracks if t.track_id == track_id), None)
+        if track is None:
+            return []
+        info = self._info.setdefault(track_id, _TrackInfo())
+        info.code_key = hit.gtin or hit.text
+        info.sku = self.sku_for_code(info.code_key)
+        info.identity = None
+        t0 = time.perf_counter()
+        x1, y1, x2, y2 = track.box.clipped(*frame.size).as_int()
+        crop = frame.image[y1:y2, x1:x2]
+        if (
+            self.identity is not None
+            and info.sku is not None
+            and min(crop.shape[:2]) >= self.settings.min_identity_px
+        ):
+            info.identity = self.identity.score(crop, info.sku)
+        self.times.ms["identity"] += (time.perf_counter() - t0) * 1000
+        snapshot = None
+        if self.evidence is not None:
+            snapshot = self.evidence.keep(frame, [track.box], crop=track.box, reason="read")
+        return [
+            ItemTrack(
+                frame.ts_ms,
+                track_id,
+                track.label,
+                info.zone,
+                float(track.score),
+                info.sku,
+                False,
+                info.identity,
+                snapshot,
+            )
+        ]
+
+
+def _merge_boxes(boxes: list[Box]) -> list[Box]:
+    """One box around overlapping motion boxes, so a code split by a hand decodes whole."""
+    merged: list[Box] = []
+    for box in sorted(boxes, key=lambda b: b.x1):
+        if merged and merged[-1].expanded(1.2).iou(box) > 0:
+            last = merged[-1]
+            merged[-1] = Box(
+                min(last.x1, box.x1),
+                min(last.y1, box.y1),
+                max(last.x2, box.x2),
+                max(last.y2, box.y2),
+            )
+        else:
+            merged.append(box)
+    return merged
+
+
+def _model_side(detector: Detector) -> int:
+    return max(int(detector.input_h), int(detector.input_w))

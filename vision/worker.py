@@ -1,0 +1,184 @@
+"""The lane's vision thread: camera frames through the pipeline into the engine's queue.
+
+Built from the ``[camera]``, ``[vision]`` and ``[models]`` sections. The pipeline is built
+on the first frame (zones are calibrated in normalised coordinates and need the frame size).
+A broken model or zones file is reported once and the lane goes on without that stage:
+vision makes checkout safer but the shopper can still scan with the scanner.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kiosk.core.inputs import Input
+from kiosk.errors import KioskError
+from vision.barcodes.cascade import BarcodeReader
+from vision.barcodes.debounce import ReadDebouncer
+from vision.camera import Camera
+from vision.motion import MotionGate
+from vision.pipeline import PipelineSettings, VisionPipeline
+from vision.tracker import IouTracker
+from vision.types import Frame
+from vision.zones import ZoneMap, ZoneWatcher
+
+logger = logging.getLogger(__name__)
+
+EXAMPLE_ZONES = Path(__file__).resolve().parent.parent / "examples" / "zones.json"
+
+
+def build_pipeline(
+    sections: dict[str, dict[str, Any]],
+    data_dir: str | Path,
+    frame_size: tuple[int, int],
+    *,
+    sku_for_code: Callable[[str], str | None] = lambda code: None,
+    config: Any = None,
+) -> VisionPipeline:
+    """A pipeline for frames of ``frame_size`` (width, height) as the config describes.
+
+    Raises KioskError for a bad zones file (the lane cannot place items without zones);
+    a missing or broken detector, references or evidence folder only disable that stage.
+    """
+    vision = sections["vision"]
+    zones = ZoneMap.load(vision["zones_file"] or EXAMPLE_ZONES)
+    detector = _detector(sections, vision, config)
+    identity = _identity(vision)
+    evidence = _evidence(vision, data_dir)
+    return VisionPipeline(
+        motion=MotionGate(),
+        tracker=IouTracker(frame_size=frame_size),
+        zones=ZoneWatcher(zones, frame_size),
+        reader=BarcodeReader(budget_ms=vision["decode_budget_ms"]),
+        debouncer=ReadDebouncer(vision["read_gap_ms"]),
+        detector=detector,
+        identity=identity,
+        evidence=evidence,
+        sku_for_code=sku_for_code,
+        settings=PipelineSettings(
+            detect_every=vision["detect_every"], max_regions=vision["max_regions"]
+        ),
+    )
+
+
+def _detector(sections: dict[str, dict[str, Any]], vision: dict[str, Any], config: Any) -> Any:
+    from vision.detector import YoloOnnxDetector
+
+    variant = "int8" if vision["detector_int8"] else "fp32"
+    try:
+        if vision["detector_model"]:
+            path = Path(vision["detector_model"])
+        else:
+            from models.registry import configured_model
+
+            path = configured_model(
+                config or {"models": sections.get("models", {})}, "item-detector", variant=variant
+            )
+        return YoloOnnxDetector(
+            path, threads=vision["detector_threads"], conf=vision["detector_conf"]
+        )
+    except (KioskError, OSError) as err:
+        logger.error("vision: no item detector (%s); barcodes only", err)
+        return None
+
+
+def _identity(vision: dict[str, Any]) -> Any:
+    if not vision["references_dir"]:
+        return None
+    from vision.identity import IdentityScorer, ReferenceGallery
+
+    try:
+        return IdentityScorer(ReferenceGallery.load(Path(vision["references_dir"])))
+    except (KioskError, OSError) as err:
+        logger.error("vision: identity check off (%s)", err)
+        return None
+
+
+def _evidence(vision: dict[str, Any], data_dir: str | Path) -> Any:
+    from vision.evidence import EvidenceStore
+
+    directory = Path(vision["evidence_dir"] or Path(data_dir) / "evidence")
+    try:
+        return EvidenceStore(
+            directory,
+            max_bytes=vision["evidence_max_mb"] * 1024 * 1024,
+            max_age_s=vision["evidence_max_age_h"] * 3600,
+            max_count=100_000,
+        )
+    except (KioskError, OSError) as err:
+        logger.error("vision: evidence snapshots off (%s)", err)
+        return None
+
+
+class VisionWorker:
+    """Pulls the newest frame, runs the pipeline, hands each input to ``put``."""
+
+    def __init__(
+        self,
+        camera: Camera,
+        make_pipeline: Callable[[tuple[int, int]], VisionPipeline],
+        put: Callable[[Input], None],
+    ) -> None:
+        self.camera = camera
+        self._make_pipeline = make_pipeline
+        self._put = put
+        self.pipeline: VisionPipeline | None = None
+        self.error = ""  # why vision stopped, if it did
+        self.frames = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lane-vision", daemon=True)
+
+    def start(self) -> None:
+        self.camera.start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.camera.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            frame = self.camera.latest(timeout=0.5)
+            if frame is None:
+                continue
+            try:
+                self._process(frame)
+            except KioskError as err:
+                # A bad zones file cannot fix itself; say it once and stop watching.
+                self.error = str(err)
+                logger.error("vision stopped: %s", err)
+                return
+            except Exception:  # one bad frame must not end vision for the day
+                logger.exception("vision: frame %d failed", frame.index)
+                time.sleep(0.05)
+
+    def _process(self, frame: Frame) -> None:
+        if self.pipeline is None or self._size != frame.size:
+            self.pipeline = self._make_pipeline(frame.size)
+            self._size = frame.size
+        for item in self.pipeline.process(frame):
+            self._put(item)
+        self.frames += 1
+
+    _size: tuple[int, int] = (0, 0)
+
+    def health(self) -> dict[str, Any]:
+        stats = self.camera.stats
+        out: dict[str, Any] = {
+            "connected": stats.connected,
+            "fps": round(stats.fps, 1),
+            "dropped": stats.dropped,
+            "reconnects": stats.reconnects,
+            "frames_processed": self.frames,
+            "error": self.error or stats.last_error,
+        }
+        if self.pipeline is not None:
+            out["ms_per_frame"] = {
+                k: round(v, 2) for k, v in self.pipeline.times.per_frame().items()
+            }
+        return out
