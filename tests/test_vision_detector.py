@@ -11,7 +11,7 @@ import pytest
 
 from models.cards import ModelCardError, load_card, save_card
 from tests.vision_models import build_blob_model
-from vision.detector import DetectorError, Letterbox, YoloOnnxDetector
+from vision.detector import DetectorError, Letterbox, YoloOnnxDetector, find_model
 from vision.types import Box, Detections
 
 W, H = 640, 480
@@ -218,9 +218,19 @@ def test_dynamic_input_model_and_options(tmp_path: Path) -> None:
         YoloOnnxDetector(path, optimisation="turbo")
 
 
-def test_int8_variant_read_from_card(tmp_path: Path) -> None:
-    assert YoloOnnxDetector(build_blob_model(tmp_path, name="a")).variant == "fp32"
-    assert YoloOnnxDetector(build_blob_model(tmp_path, name="b", variant="int8")).variant == "int8"
+def test_int8_variant_picked_by_card(tmp_path: Path) -> None:
+    build_blob_model(tmp_path, name="items-fp32")
+    build_blob_model(tmp_path, name="items-int8", variant="int8")
+    for name in ("items-fp32", "items-int8"):  # both cards name the same model
+        card = load_card(tmp_path / f"{name}.json")
+        save_card(dataclasses.replace(card, name="items"), tmp_path)
+    (tmp_path / "zones.json").write_text("{}")  # not a card: skipped
+    path = find_model(tmp_path, "items", "int8")
+    assert path.name == "items-int8.onnx"
+    assert YoloOnnxDetector(path).variant == "int8"
+    assert YoloOnnxDetector(find_model(tmp_path, "items")).variant == "fp32"
+    with pytest.raises(DetectorError, match="no model cards named 'items', variant 'fp16'"):
+        find_model(tmp_path, "items", "fp16")
 
 
 def test_candidate_cap_bounds_nms(models: Path) -> None:

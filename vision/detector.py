@@ -68,10 +68,28 @@ class Letterbox:
         return out
 
 
+def find_model(directory: str | Path, name: str, variant: str = "fp32") -> Path:
+    """The one ``.onnx`` in ``directory`` whose card has this name and ``extra.variant``
+    (cards without one count as fp32): how a kiosk picks its int8 model by configuration.
+    ``models.registry`` does the same across installed versions."""
+    found = []
+    for card_file in sorted(Path(directory).glob("*.json")):
+        try:
+            card = load_card(card_file, verify=False)
+        except ModelCardError:
+            continue  # not a model card (zones, config)
+        if card.name == name and str(card.extra.get("variant", "fp32")) == variant:
+            found.append(card_file.parent / card.onnx)
+    if len(found) != 1:
+        what = "no" if not found else str(len(found))
+        raise DetectorError(f"{directory}: {what} model cards named {name!r}, variant {variant!r}")
+    return found[0]
+
+
 class YoloOnnxDetector:
     """One ONNX detector session. Not thread-safe (it reuses one letterbox canvas): give each
     thread its own. An int8 model is just another ``.onnx`` with its own card
-    (``extra.variant: int8``); ``models.registry`` picks the file by variant."""
+    (``extra.variant: int8``); ``find_model`` or ``models.registry`` picks it by variant."""
 
     def __init__(
         self,
