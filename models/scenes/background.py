@@ -8,6 +8,7 @@ grain; a frame costs a few milliseconds.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -102,33 +103,53 @@ def render_background(rng: np.random.Generator, layout: Layout) -> Image:
     return img
 
 
+@dataclass(frozen=True)
+class Lighting:
+    """One lighting setup: an illumination field and a colour/exposure lookup table.
+
+    A video keeps one setup for all its frames (only the sensor noise changes); a data set
+    draws a new one per image.
+    """
+
+    field: npt.NDArray[np.float32]  # H x W multiplier
+    lut: npt.NDArray[np.uint8]  # 256 x 1 x 3
+    noise: float
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, W: int, H: int) -> Lighting:
+        # Smooth illumination field: a tilted plane plus a soft spot, at low resolution.
+        gy, gx = np.mgrid[0:12, 0:16].astype(np.float32)
+        a, b = rng.normal(0, 0.02, 2)
+        field = 1 + a * (gx - 8) + b * (gy - 6)
+        cx, cy, r = rng.uniform(0, 16), rng.uniform(0, 12), rng.uniform(4, 14)
+        spot = np.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / (2 * r * r))
+        field += rng.uniform(-0.1, 0.2) * spot
+        field = cv2.resize(field.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
+        # Colour temperature and exposure as one per-channel lookup table with a gamma.
+        temp = rng.uniform(-1, 1)
+        gains = np.array([1 - 0.12 * temp, 1.0, 1 + 0.12 * temp]) * rng.uniform(0.7, 1.15)
+        gamma = rng.uniform(0.85, 1.3)
+        x = np.arange(256, dtype=np.float32) / 255.0
+        lut = np.stack([np.clip(255 * (x**gamma) * g, 0, 255) for g in gains], -1)
+        return cls(field, lut.astype(np.uint8).reshape(256, 1, 3), float(rng.uniform(1.0, 6.0)))
+
+    def apply(self, img: Image, rng: np.random.Generator) -> Image:
+        H, W = img.shape[:2]
+        out = cv2.LUT(img, self.lut).astype(np.float32)
+        out *= self.field[..., None]
+        # Sensor noise: a window of a fixed noise bank (drawing fresh noise costs more than
+        # the rest of the frame), placed by this frame's generator.
+        bank = _noise_bank(H, W)
+        oy = int(rng.integers(0, bank.shape[0] - H + 1))
+        ox = int(rng.integers(0, bank.shape[1] - W + 1))
+        out += bank[oy : oy + H, ox : ox + W] * np.float32(self.noise)
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def lighting(img: Image, rng: np.random.Generator) -> Image:
     """Uneven light, colour temperature, exposure and sensor noise over the finished frame."""
     H, W = img.shape[:2]
-    # Smooth illumination field: a tilted plane plus a soft spot, at low resolution.
-    gy, gx = np.mgrid[0:12, 0:16].astype(np.float32)
-    a, b = rng.normal(0, 0.02, 2)
-    field = 1 + a * (gx - 8) + b * (gy - 6)
-    cx, cy, r = rng.uniform(0, 16), rng.uniform(0, 12), rng.uniform(4, 14)
-    field += rng.uniform(-0.1, 0.25) * np.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / (2 * r * r))
-    field = cv2.resize(field.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
-    # Colour temperature and exposure as one per-channel lookup table with a gamma.
-    temp = rng.uniform(-1, 1)
-    gains = np.array([1 - 0.12 * temp, 1.0, 1 + 0.12 * temp]) * rng.uniform(0.7, 1.25)
-    gamma = rng.uniform(0.8, 1.25)
-    x = np.arange(256, dtype=np.float32) / 255.0
-    lut = np.stack([np.clip(255 * (x**gamma) * g, 0, 255) for g in gains], -1).astype(np.uint8)
-    out = cv2.LUT(img, lut.reshape(256, 1, 3)).astype(np.float32)
-    out *= field[..., None]
-    # Sensor noise: a window of a fixed noise bank (drawing fresh noise costs more than the
-    # rest of the frame), scaled and offset by this frame's generator.
-    bank = _noise_bank(H, W)
-    oy, ox = (
-        int(rng.integers(0, bank.shape[0] - H + 1)),
-        int(rng.integers(0, bank.shape[1] - W + 1)),
-    )
-    out += bank[oy : oy + H, ox : ox + W] * np.float32(rng.uniform(1.0, 6.0))
-    return np.clip(out, 0, 255).astype(np.uint8)
+    return Lighting.random(rng, W, H).apply(img, rng)
 
 
 @functools.lru_cache(maxsize=4)

@@ -136,8 +136,10 @@ def make_hand(
     arr = np.array(pts)
     x0, y0 = np.floor(arr.min(0) - L * 0.6).astype(int)
     x1, y1 = np.ceil(arr.max(0) + L * 0.6).astype(int)
-    y1 = min(y1, H + 2)
+    # Only what can reach the frame is drawn (a hand still below the edge is a sliver).
     x0, y0 = max(x0, -W), max(y0, -H)
+    x0, y0 = min(x0, 2 * W), min(y0, H)
+    x1, y1 = max(x1, x0 + 1), max(min(y1, H + 2), y0 + 1)
     w, h = int(x1 - x0), int(y1 - y0)
     off = np.array([x0, y0], np.float64)
 

@@ -315,7 +315,12 @@ def _pouch(product: Product, d: Design, w: int, h: int, back: bool, rng, code_fm
 
 
 def render_package(
-    product: Product, rng: np.random.Generator, *, back: bool = False, scale: float = 1.0
+    product: Product,
+    rng: np.random.Generator,
+    *,
+    back: bool = False,
+    scale: float = 1.0,
+    barcode: tuple[str, str] | None = None,
 ) -> Sprite:
     """The product seen from above; ``back`` shows the face with the barcode.
 
@@ -327,7 +332,7 @@ def render_package(
     # Small per-instance size wobble (printing, perspective of a tilted pack).
     w = max(12, round(w * scale * rng.uniform(0.95, 1.05)))
     h = max(12, round(h * scale * rng.uniform(0.95, 1.05)))
-    code_fmt = product.barcode()
+    code_fmt = barcode if barcode is not None else product.barcode()
     if d.kind in ("bottle", "can"):
         return _cylinder_side(product, d, w, h, back, rng, code_fmt)
     if d.kind in ("cup", "jar"):
