@@ -102,6 +102,11 @@ def parse_script(text: str | list[Action] | list[str]) -> list[Action]:
         args = [a.strip() for a in (m.group(2) or "").split(",") if a.strip()]
         if len(args) > 2:
             raise KioskError(f"too many arguments in {part.strip()!r}")
+        if m.group(1) not in ACTIONS:
+            raise KioskError(
+                f"unknown action {m.group(1)!r}; actions: {', '.join(ACTIONS)}; "
+                f"built-in scripts: {', '.join(BUILTIN_SCRIPTS)}"
+            )
         actions.append(Action(m.group(1), *args))
     if not actions:
         raise KioskError("empty script")
