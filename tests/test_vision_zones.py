@@ -76,6 +76,7 @@ def test_smallest_zone_wins_without_priority() -> None:
         ({"scan": [[0, 0], [0.5, 0.5], [1, 1]]}, "no area"),
         ({"scan": [[0, 0], [1, 0.8], [1, 0], [0, 1]]}, "edges cross"),
         ({"scan": [[0, 0], [1, "a"], [1, 1]]}, "list of"),
+        ({"scan": [[0, 0, 0], [1, 0], [1, 1]]}, r"every point must be \[x, y\]"),
         ({"outside": [[0, 0], [1, 0], [1, 1]]}, "name other than"),
         ({}, "must map"),
     ],

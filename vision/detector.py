@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
+import onnxruntime as ort  # type: ignore[import-untyped]
 
 from kiosk.errors import KioskError
 from models.cards import ModelCard, ModelCardError, file_sha256, load_card
@@ -66,6 +66,24 @@ class Letterbox:
         out[:, [0, 2]] = (xyxy[:, [0, 2]] - self.pad_x) / self.scale_x + self.off_x
         out[:, [1, 3]] = (xyxy[:, [1, 3]] - self.pad_y) / self.scale_y + self.off_y
         return out
+
+
+def _nms(
+    xywh: npt.NDArray[np.float32],
+    scores: npt.NDArray[np.float32],
+    cids: npt.NDArray[np.int64],
+    conf: float,
+    iou: float,
+) -> npt.NDArray[np.int64]:
+    """Per-class NMS; OpenCV takes numpy arrays (its stubs say sequences): no list copies."""
+    keep = cv2.dnn.NMSBoxesBatched(
+        xywh.astype(np.float32),  # type: ignore[arg-type]
+        scores.astype(np.float32),  # type: ignore[arg-type]
+        cids.astype(np.int32),  # type: ignore[arg-type]
+        conf,
+        iou,
+    )
+    return np.asarray(keep, np.int64).reshape(-1)
 
 
 def find_model(directory: str | Path, name: str, variant: str = "fp32") -> Path:
@@ -207,7 +225,9 @@ class YoloOnnxDetector:
         canvas[py : py + nh, px : px + nw] = cv2.resize(
             crop, (nw, nh), interpolation=cv2.INTER_LINEAR
         )
-        tensor = cv2.dnn.blobFromImage(canvas, 1 / 255.0, swapRB=not self._bgr)
+        tensor = np.asarray(
+            cv2.dnn.blobFromImage(canvas, 1 / 255.0, swapRB=not self._bgr), np.float32
+        )  # already float32: no copy
         # the true per-axis scales after rounding, so back-mapping lands on the pixel
         return tensor, Letterbox(nw / w, nh / h, px, py, x1, y1, w, h)
 
@@ -285,14 +305,7 @@ class YoloOnnxDetector:
             raise DetectorError("model output has boxes with corners out of order")
         if self.head == "classic" and len(scores) > 1:
             xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-            keep = cv2.dnn.NMSBoxesBatched(
-                xywh.astype(np.float32),
-                scores.astype(np.float32),
-                cids.astype(np.int32),
-                self.conf,
-                self.iou,
-            )
-            keep = np.asarray(keep, np.int64).reshape(-1)
+            keep = _nms(xywh, scores, cids, self.conf, self.iou)
             keep = keep[np.argsort(-scores[keep], kind="stable")]
         else:
             keep = np.argsort(-scores, kind="stable")
@@ -348,8 +361,6 @@ def merge_detections(
             part[cut] = np.minimum(part[cut], edge_cap)
             start += len(p)
     xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-    keep = np.asarray(
-        cv2.dnn.NMSBoxesBatched(xywh, rank, cids.astype(np.int32), 0.0, iou), np.int64
-    ).reshape(-1)
+    keep = _nms(xywh, rank, cids, 0.0, iou)
     keep = keep[np.argsort(-scores[keep], kind="stable")][:max_det]
     return Detections(xyxy[keep], scores[keep], cids[keep], names)

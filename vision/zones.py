@@ -131,7 +131,9 @@ class ZoneMap:
                 isinstance(p, list) and all(isinstance(v, int | float) for v in p) for p in pts
             ):
                 raise ZoneError(f"zone {name!r}: polygon must be a list of [x, y] numbers")
-            zones.append(Zone(str(name), tuple(tuple(float(v) for v in p) for p in pts)))
+            if any(len(p) != 2 for p in pts):
+                raise ZoneError(f"zone {name!r}: every point must be [x, y]")
+            zones.append(Zone(str(name), tuple((float(p[0]), float(p[1])) for p in pts)))
         anchor = raw.get("anchor", "center")
         if anchor not in ANCHORS:
             raise ZoneError(f"anchor must be one of {ANCHORS}, got {anchor!r}")
