@@ -80,6 +80,7 @@ class Lane:
         self.link: Any = None
         self.relay: Any = None
         self.snapshots: Any = None
+        self.vision: Any = None
         self._build_devices()
 
     # --- construction -------------------------------------------------------------------
@@ -120,6 +121,34 @@ class Lane:
             from hardware.light_tower import LightTower
 
             self.light = LightTower(tower["port"])
+        if sections["camera"]["enabled"]:
+            self._build_vision()
+
+    def _build_vision(self) -> None:
+        from vision.camera import Camera
+        from vision.worker import VisionWorker, build_pipeline
+
+        sections = self.config.sections
+        camera = Camera(sections["camera"]["url"], reconnect_s=sections["camera"]["reconnect_s"])
+
+        def make_pipeline(size: tuple[int, int]) -> Any:
+            return build_pipeline(
+                sections,
+                self.config.data_dir,
+                size,
+                sku_for_code=self._sku_for_code,
+                config=self.config,
+            )
+
+        self.vision = VisionWorker(camera, make_pipeline, self.put)
+
+    def _sku_for_code(self, gtin: str) -> str | None:
+        """The SKU a camera read claims (for the identity check); None when unknown."""
+        engine = self.engine_thread.engine
+        if engine is None:
+            return None
+        product = engine.checkout.catalog.by_gtin(gtin)  # the catalog is swapped, not mutated
+        return product.sku if product is not None else None
 
     def _scanner_scale_code(self, data: str, symbology: str) -> None:
         self.put(BarcodeRead(self.clock(), data, symbology, "scanner_scale"))
@@ -137,6 +166,8 @@ class Lane:
         self._resume_payment()
         for scale in self.scales:
             scale.start()
+        if self.vision is not None:
+            self.vision.start()
         if self.config.sections["mqtt"]["enabled"]:
             self._start_backend_link()
         self._ticker.start()
@@ -165,6 +196,8 @@ class Lane:
             self.link.stop()
         for scale in self.scales:
             scale.stop()
+        if self.vision is not None:
+            self.vision.stop()
         if self.payment is not None:
             self.payment.close()
         self.engine_thread.stop()
@@ -298,6 +331,8 @@ class Lane:
         out: dict[str, Any] = {"scales": [s.health().to_dict() for s in self.scales]}
         if self.link is not None:
             out["mqtt"] = {"link": vars(self.link.health), "relay": vars(self.relay.health)}
+        if self.vision is not None:
+            out["vision"] = self.vision.health()
         for name in ("payment", "printer", "light"):
             device = getattr(self, name)
             if device is not None:

@@ -80,6 +80,9 @@ CHECKOUT_SECTION = register_section(
             Field("same_code_timeout_ms", int, _CORE.same_code_timeout_ms,
                   "milliseconds a repeat of the same barcode counts as one scan",
                   minimum=0, maximum=10_000),
+            Field("camera_scans", bool, _CORE.camera_scans,
+                  "barcodes the camera reads add items; false where a scanner does the "
+                  "scanning and camera reads are only evidence"),
             Field("void_requires_attendant", bool, _CORE.void_requires_attendant,
                   "removing an item from the cart needs an attendant"),
             Field("cancel_requires_attendant", bool, _CORE.cancel_requires_attendant,
@@ -177,6 +180,8 @@ SECTION_MODULES: tuple[str, ...] = (
     "hardware.scale.config",
     "hardware.peripherals_config",
     "backend_client.config",
+    "vision.config",
+    "models.registry",
 )
 
 

@@ -37,3 +37,18 @@ def test_identity_score_outside_unit_range_is_refused(bad: object) -> None:
     record = {"t": 0, "type": "track", "track_id": 1, "label": "item", "zone": "scan"}
     with pytest.raises(InputFormatError):
         input_from_dict({**record, "identity_score": bad})
+
+
+def test_camera_reads_add_items_only_where_the_camera_does_the_scanning(
+    example_catalog: object,
+) -> None:
+    from kiosk.core.session import Checkout
+    from kiosk.core.settings import CoreSettings
+
+    code = next(p.gtins[0] for p in example_catalog if p.gtins)  # type: ignore[attr-defined]
+    for camera_scans, expected in ((True, 1), (False, 0)):
+        checkout = Checkout(example_catalog, CoreSettings(camera_scans=camera_scans))  # type: ignore[arg-type]
+        checkout.apply(BarcodeRead(1000, code, "ean13", "camera", track_id=4))
+        assert len(checkout.lines) == expected
+        checkout.apply(BarcodeRead(5000, code, "ean13", "scanner"))
+        assert len(checkout.lines) == expected + 1

@@ -29,9 +29,9 @@ EAN = "5012345678900"
 FPS_MS = 33
 
 
-def _package() -> np.ndarray:
+def _package(ean: str = EAN) -> np.ndarray:
     code = np.asarray(
-        zxingcpp.create_barcode(EAN, zxingcpp.BarcodeFormat.EAN13).to_image(scale=2), np.uint8
+        zxingcpp.create_barcode(ean, zxingcpp.BarcodeFormat.EAN13).to_image(scale=2), np.uint8
     )
     pack = np.full((170, 250, 3), 245, np.uint8)
     y, x = (170 - code.shape[0]) // 2, (250 - code.shape[1]) // 2
@@ -42,14 +42,14 @@ def _package() -> np.ndarray:
 PACK = _package()
 
 
-def _frame(center_x: float | None, index: int) -> Frame:
+def _frame(center_x: float | None, index: int, pack: np.ndarray = PACK) -> Frame:
     image = np.full((H, W, 3), 40, np.uint8)
     if center_x is not None:
-        ph, pw = PACK.shape[:2]
+        ph, pw = pack.shape[:2]
         x0, y0 = int(center_x - pw / 2), int(H / 2 - ph / 2)
         xs, xe = max(x0, 0), min(x0 + pw, W)
         if xe > xs:
-            image[y0 : y0 + ph, xs:xe] = PACK[:, xs - x0 : xe - x0]
+            image[y0 : y0 + ph, xs:xe] = pack[:, xs - x0 : xe - x0]
     return Frame(image, 1_000_000 + index * FPS_MS, index, "drawn:")
 
 
@@ -120,7 +120,8 @@ def test_read_comes_soon_after_the_code_becomes_readable(pipeline: VisionPipelin
     xs = _path()
     reader = BarcodeReader()
     first_readable = next(
-        i for i, x in enumerate(xs)
+        i
+        for i, x in enumerate(xs)
         if x is not None and 40 < x < 280 and reader.decode(_frame(x, i).image)
     )
     read_frame = next(i for i, item in _run(pipeline, xs) if isinstance(item, BarcodeRead))

@@ -305,6 +305,8 @@ class Checkout:
     # --- input handlers ---------------------------------------------------------------
 
     def _on_barcode(self, read: BarcodeRead) -> None:
+        if read.source == "camera" and not self.settings.camera_scans:
+            return  # evidence for the mismatch rules, kept in the journal, not an item
         data = read.data.strip()
         last = self._last_code
         self._last_code = (data, self.now_ms)

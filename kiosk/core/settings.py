@@ -23,6 +23,9 @@ class CoreSettings:
     embedded_price_verifier: bool = False
     # A repeat of the same code within this window is one physical scan (camera re-reads).
     same_code_timeout_ms: int = 800
+    # Camera reads add items on a lane without a scanner; where a scanner does the scanning
+    # they are evidence for the mismatch rules only (never a second copy of the item).
+    camera_scans: bool = True
     void_requires_attendant: bool = True
     cancel_requires_attendant: bool = True
     # Items in the cart and no input for this long: the attendant is told.
