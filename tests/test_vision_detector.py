@@ -156,6 +156,10 @@ def test_run_time_output_shape_checked(models: Path) -> None:
     e2e = YoloOnnxDetector(models / "e2e.onnx")
     with pytest.raises(DetectorError, match=r"expected \(1, N, 6\)"):
         e2e.decode(np.zeros((1, 300, 7), np.float32))
+    nan_score = np.zeros((1, 6, 10), np.float32)
+    nan_score[0, 5, 3] = np.nan  # a NaN score would otherwise fail "> conf" and vanish
+    with pytest.raises(DetectorError, match="NaN or infinity in its scores"):
+        classic.decode(nan_score)
     bad_class = np.array([[[0, 0, 10, 10, 0.9, 5]]], np.float32)
     with pytest.raises(DetectorError, match="class id"):
         e2e.decode(bad_class)

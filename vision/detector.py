@@ -275,8 +275,6 @@ class YoloOnnxDetector:
             if raw.shape[2] != 6:
                 raise DetectorError(f"model output shape {raw.shape}: expected (1, N, 6)")
             pred = raw[0]
-        if not np.isfinite(pred).all():
-            raise DetectorError("model output holds NaN or infinity")
         if self.head == "classic":
             cls_scores = pred[:, 4:]
             cids = cls_scores.argmax(axis=1)
@@ -284,6 +282,10 @@ class YoloOnnxDetector:
         else:
             scores = pred[:, 4]
             cids = np.rint(pred[:, 5]).astype(np.int64)
+        # NaN wins argmax and fails every comparison: check here, before the conf filter
+        # would drop it silently (boxes are checked once they are candidates)
+        if not np.isfinite(scores).all():
+            raise DetectorError("model output holds NaN or infinity in its scores")
         if len(scores) and (scores.min() < -_SCORE_SLACK or scores.max() > 1 + _SCORE_SLACK):
             raise DetectorError(
                 f"model scores span [{scores.min():.3g}, {scores.max():.3g}], not [0, 1]: "
@@ -294,6 +296,8 @@ class YoloOnnxDetector:
         if len(scores) > self.max_candidates:  # NMS is quadratic: bound the worst frame
             top = np.argpartition(-scores, self.max_candidates)[: self.max_candidates]
             pred, scores, cids = pred[top], scores[top], cids[top]
+        if not np.isfinite(pred[:, :4]).all():
+            raise DetectorError("model output holds NaN or infinity in its boxes")
         if self.head == "classic":
             cx, cy, w, h = pred[:, 0], pred[:, 1], pred[:, 2], pred[:, 3]
             xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
