@@ -4,7 +4,7 @@
     synthetic:nonscan                              (the script name may stand as the path)
 
 Options: ``script`` (a built-in name such as basket, nonscan, switch, produce, remove, hands,
-idle, or actions like ``scan(DRK-001);skip_scan(SNK-004)``), ``seed`` (0), ``loop`` (0: end
+empty, or actions like ``scan(DRK-001);skip_scan(SNK-004)``), ``seed`` (0), ``loop`` (0: end
 after the script; 1: play it again, identically), ``fps`` (0: as fast as frames render; N:
 paced to N per second), ``photos`` (1: use the grocery photos when present), ``decode`` (1:
 check with zxing-cpp which barcodes are readable in each frame, for the ground truth).

@@ -30,7 +30,7 @@ BUILTIN_SCRIPTS: dict[str, str] = {
     "produce": "place_produce(4011); place_produce(4131); scan(DRK-006)",
     "remove": "scan(SNK-007); scan(PAN-006); remove(SNK-007)",
     "hands": "hand_only; idle; scan(DRK-008); hand_only",
-    "idle": "idle; idle; idle",
+    "empty": "idle; idle; idle",
 }
 
 _CALL = re.compile(r"^\s*([a-z_]+)\s*(?:\(\s*([^()]*)\s*\))?\s*$")

@@ -494,8 +494,10 @@ class Player:
             )
             quad = meta.get("quad")
             if o.code and isinstance(quad, np.ndarray):
-                o.barcode_visible = _quad_visible(scene, lab.oid, quad)
-                if o.barcode_visible and self.check_decode:
+                shown = _quad_shown(scene, lab.oid, quad)
+                o.barcode_visible = shown >= 0.85
+                # A partly covered symbol may still read (the cover may be a quiet zone).
+                if shown >= 0.4 and self.check_decode:
                     o.decodable = _decodes(image, quad, o.code)
             ft.objects.append(o)
         return ft
@@ -537,19 +539,21 @@ def _frame_mask(layer: Layer, W: int, H: int) -> npt.NDArray[np.uint8]:
     return mask
 
 
-def _quad_visible(scene: Scene, oid: int, quad: npt.NDArray[np.float32]) -> bool:
-    """The printed symbol lies in the frame and at least 90% of it shows (not under a hand)."""
-    if quad[:, 0].min() < 0 or quad[:, 1].min() < 0:
-        return False
-    if quad[:, 0].max() > scene.width or quad[:, 1].max() > scene.height:
-        return False
-    x, y, w, h = cv2.boundingRect(quad.astype(np.int32))
+def _quad_shown(scene: Scene, oid: int, quad: npt.NDArray[np.float32]) -> float:
+    """The fraction of the printed symbol's area that shows: in the frame, not covered."""
+    x, y, w, h = cv2.boundingRect(np.round(quad).astype(np.int32))
+    if w <= 0 or h <= 0:
+        return 0.0
     poly = np.zeros((h, w), np.uint8)
-    cv2.fillConvexPoly(poly, (quad - [x, y]).astype(np.int32), 1)
-    inside = poly > 0
-    total = int(inside.sum())
-    shown = int((scene.ids[y : y + h, x : x + w][inside] == oid).sum())
-    return total > 0 and shown >= 0.9 * total
+    cv2.fillConvexPoly(poly, np.round(quad - [x, y]).astype(np.int32), 1)
+    total = int(np.count_nonzero(poly))
+    fx0, fy0 = max(x, 0), max(y, 0)
+    fx1, fy1 = min(x + w, scene.width), min(y + h, scene.height)
+    if total == 0 or fx1 <= fx0 or fy1 <= fy0:
+        return 0.0
+    inside = poly[fy0 - y : fy1 - y, fx0 - x : fx1 - x] > 0
+    shown = int(np.count_nonzero(scene.ids[fy0:fy1, fx0:fx1][inside] == oid))
+    return shown / total
 
 
 def _decodes(image: Image, quad: npt.NDArray[np.float32], code: str) -> bool:
