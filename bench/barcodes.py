@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import statistics
 import sys
 import time
@@ -26,13 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cv2  # noqa: E402
+import cv2
 
-from tests.barcode_render import CONDITIONS, RETAIL, Scene, degraded_set, grocery_photos  # noqa: E402
-from vision.barcodes import BarcodeReader, OpenCVDecoder, ZbarDecoder, ZxingDecoder  # noqa: E402
-from vision.barcodes.cascade import DEFAULT_PASSES, TRANSFORMS, Pass, _make_decoder  # noqa: E402
-from vision.barcodes.normalise import validate  # noqa: E402
-from vision.types import BarcodeHit  # noqa: E402
+from tests.barcode_render import CONDITIONS, RETAIL, Scene, degraded_set, grocery_photos
+from vision.barcodes import BarcodeReader, OpenCVDecoder, ZbarDecoder, ZxingDecoder
+from vision.barcodes.cascade import DEFAULT_PASSES, TRANSFORMS, Pass, _make_decoder
+from vision.barcodes.normalise import validate
+from vision.types import BarcodeHit
 
 Decode = Callable[[Scene], list[BarcodeHit]]
 
@@ -107,7 +106,8 @@ def compare(scenes: Sequence[Scene], budget_ms: float | None) -> None:
     singles = [n for n in names if n != "ours"]
     best = max(singles, key=lambda n: overall[n])
     print(
-        f"\nours vs best single decoder ({best}): read rate x{overall['ours'] / max(overall[best], 1e-9):.2f}"
+        f"\nours vs best single decoder ({best}): "
+        f"read rate x{overall['ours'] / max(overall[best], 1e-9):.2f}"
         f" ({overall['ours']:.1f}% vs {overall[best]:.1f}%),"
         f" time x{results['ours'][1] / results[best][1]:.2f}"
     )
@@ -149,7 +149,10 @@ def passes(scenes: Sequence[Scene]) -> None:
         by_cond[scenes[i].condition].append(i)
     conds = list(by_cond)
     print(f"{'pass':<16}{'ms':>7}{'rescued':>9}  " + " ".join(f"{c[:9]:>9}" for c in conds))
-    print(f"{'(missed)':<16}{'':>7}{len(missed):>9}  " + " ".join(f"{len(by_cond[c]):>9}" for c in conds))
+    print(
+        f"{'(missed)':<16}{'':>7}{len(missed):>9}  "
+        + " ".join(f"{len(by_cond[c]):>9}" for c in conds)
+    )
     for name in CANDIDATE_PASSES:
         per = " ".join(f"{len(rescued[name] & set(by_cond[c])):>9}" for c in conds)
         print(f"{name:<16}{cost[name]:>7.1f}{len(rescued[name]):>9}  {per}")

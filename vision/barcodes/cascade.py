@@ -1,6 +1,7 @@
 """The barcode cascade: a fast first pass, then fallback passes only when it read nothing.
 
-PASS ORDER (chosen by measurement; see ``DEFAULT_PASSES`` for the figures).
+Each pass is one decoder on one transformed copy of the (grey) frame or region. The passes
+and their order were chosen by measurement; the figures are at ``DEFAULT_PASSES``.
 """
 
 from __future__ import annotations
@@ -115,9 +116,11 @@ TRANSFORMS: dict[str, Transform] = {
     "rot45": _rotate(45),
     "rot-45": _rotate(-45),
     "rot30": _rotate(30),
+    "rot-30": _rotate(-30),
     "up2": _scale(2.0),
     "up1.5": _scale(1.5),
     "fit1600": _fit(1600),
+    "fit800": _fit(800),
     "sharpen": _sharpen,
     "otsu": _otsu,
     "adaptive": _adaptive,
@@ -145,16 +148,56 @@ class Pass:
         return cls(decoder, transform)
 
 
-# Measured with `python bench/barcodes.py --passes` (see that script): TODO figures
+# Chosen with `python bench/barcodes.py --passes` (2-core VM, 800x600 frames, one code each,
+# 8 retail symbologies, 15 candidate passes run on the frames the first zxing pass missed).
+# Frames rescued / frames missed, and ms per pass, over five seeded sets (texture or grocery
+# photo backgrounds; all conditions, or blur+lowres+mixed only):
+#
+#   pass            rescued of 98 / 86 / 78 / 92 / 97 missed     ms
+#   zxing+rot45     57 / 60 /  1 / 46 / 62                       12-32
+#   zxing+up2       20 / 21 / 48 / 14 / 24                       19-31
+#   zxing+sharpen   18 / 15 / 22 / 14 / 15                       12-19
+#   zxing+clahe     27 / 12 / 23 / 27 / 14                       10-23
+#   zxing+otsu      25 /  7 / 19 / 25 /  7  (global: fails on busy photo backgrounds)
+#   zbar            57 / 39 / 36 / 48 / 42  (overlaps the above)  23-40
+#   zbar+rot45, zbar+up2/sharpen/clahe: no more than zbar alone beyond the zxing passes,
+#   at 25-110 ms.
+#
+# The greedy order (most still-missed frames rescued per ms) was rot45, then up2 / sharpen /
+# clahe (which of them first varied by set), leaving 5-15 frames missed after every pass.
+# zbar alone added only 1-3 frames after the zxing passes on these renders, but it is the
+# other decoder family (scanline edges on grey levels, no binariser) and the most tolerant
+# of blur on real cameras (research/vision.md §1.3), so it runs last: first to go when the
+# per-frame budget is short.
 DEFAULT_PASSES: tuple[str, ...] = (
     "zxing",
-    "zbar",
     "zxing+rot45",
-    "zbar+rot45",
     "zxing+up2",
     "zxing+sharpen",
-    "zxing+otsu",
+    "zxing+clahe",
+    "zbar",
 )
+
+# Still photos (``sco decode``): no time budget, so the slower passes follow; the fit passes
+# only apply to large photos, where a downscaled copy concentrates a blurred code.
+STILL_PASSES: tuple[str, ...] = (
+    *DEFAULT_PASSES,
+    "zbar+fit1600",
+    "zxing+fit800",
+    "zbar+rot45",
+    "zxing+otsu",
+    "zbar+clahe",
+    "zbar+up2",
+    "zxing+adaptive",
+    "zbar+adaptive",
+    "zxing+rot30",
+    "zxing+rot-30",
+)
+
+
+def still_reader() -> BarcodeReader:
+    """A reader for still photos: every pass, no budget, zbar's stderr noise silenced."""
+    return BarcodeReader(STILL_PASSES, decoders={"zbar": ZbarDecoder(quiet=True)})
 
 
 class BarcodeReader:
@@ -208,9 +251,11 @@ class BarcodeReader:
             if i and hits and not self.exhaustive:
                 break
             spent = (self._clock() - start) * 1000
-            if i and self.budget_ms is not None:
-                if spent + self._cost_ms.get(p.name, 0.0) > self.budget_ms:
-                    continue
+            over = self.budget_ms is not None and (
+                spent + self._cost_ms.get(p.name, 0.0) > self.budget_ms
+            )
+            if i and over:
+                continue
             t0 = self._clock()
             for hit in self._run(p, gray, ox, oy):
                 if not any(_same(hit, h) for h in hits):

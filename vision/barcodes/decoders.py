@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -240,7 +240,12 @@ class OpenCVDecoder:
 
     name = "opencv"
 
-    _NAMES = {"EAN_13": "ean13", "EAN_8": "ean8", "UPC_A": "upca", "UPC_E": "upce"}
+    _NAMES: ClassVar[dict[str, str]] = {
+        "EAN_13": "ean13",
+        "EAN_8": "ean8",
+        "UPC_A": "upca",
+        "UPC_E": "upce",
+    }
 
     def __init__(self) -> None:
         self._det = cv2.barcode.BarcodeDetector()
