@@ -212,12 +212,13 @@ def release(
     metrics: dict[str, Any] | None = None,
     speed: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
-    markdown: str = "",
+    notes: str = "",
+    stem: str = "",
 ) -> Release:
-    """Copy a model to ``dest_dir/<name>.onnx`` and write its card (JSON and Markdown)."""
+    """Copy a model to ``dest_dir/<stem or name>.onnx`` and write its card (JSON, Markdown)."""
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
-    target = dest / f"{name}.onnx"
+    target = dest / f"{stem or name}.onnx"
     if Path(onnx_path).resolve() != target.resolve():
         tmp = target.with_suffix(".onnx.tmp")
         shutil.copyfile(onnx_path, tmp)
@@ -236,8 +237,7 @@ def release(
         speed=dict(speed or {}),
         extra=dict(extra or {}),
     )
-    md = markdown or card_markdown(card)
-    return Release(target, save_card(card, dest, md))
+    return Release(target, save_card(card, dest, card_markdown(card, notes)))
 
 
 def card_markdown(card: ModelCard, notes: str = "") -> str:

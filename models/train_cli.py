@@ -90,41 +90,140 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = T.TrainSpec(
         task=task, data=data, out=str(out), model=args.model, epochs=args.epochs, imgsz=imgsz,
         batch=args.batch, seed=args.seed, workers=args.workers, threads=args.threads,
-        resume=args.resume,
+        resume=args.resume, overrides={"time": args.hours} if args.hours else {},
     )  # fmt: skip
     best, seconds = T.timed(T.train, spec)
     print(f"trained in {seconds / 60:.1f} min: {best}", flush=True)
     if args.no_export:
         return 0
-    onnx = T.export_onnx(best, imgsz)
-    classes = T.class_names_of(best)
     command = "sco " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     version = args.version or T.version_stamp()
     dest = Path(args.release or out / "release") / NAMES[args.what] / version
-    extra: dict[str, Any] = {"variant": "fp32", "channels": "rgb", "train_seconds": round(seconds)}
+    releases = ship(
+        args.what, best, data, imgsz=imgsz, dest=dest, version=version, command=command,
+        train_seconds=seconds, int8=task == "detect", source=str(args.from_closed_loop or data),
+    )  # fmt: skip
+    if args.registry:
+        from models.registry import ModelRegistry
+
+        installed = ModelRegistry(args.registry).install([r.onnx for r in releases], version)
+        print(f"installed {installed} (activate with: sco models activate "
+              f"{NAMES[args.what]} {version})")  # fmt: skip
+    return 0
+
+
+TTA_CHOICES: tuple[tuple[str, ...], ...] = ((), ("flip",), ("flip", "full"))
+
+
+def _calibration_frames(data_yaml: str, n: int = 32) -> list[Any]:
+    """The first ``n`` images of the data set's val split (int8 calibration)."""
+    import cv2
+    import yaml
+
+    cfg = yaml.safe_load(Path(data_yaml).read_text(encoding="utf-8"))
+    root = Path(cfg.get("path") or Path(data_yaml).parent)
+    val = root / cfg["val"]
+    files = (
+        [Path(line.strip()) for line in val.read_text().splitlines() if line.strip()]
+        if val.is_file()
+        else sorted(p for p in val.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    )
+    return [im for im in (cv2.imread(str(f)) for f in files[:n]) if im is not None]
+
+
+def _has_split(data_yaml: str, split: str) -> bool:
+    import yaml
+
+    return bool(yaml.safe_load(Path(data_yaml).read_text(encoding="utf-8")).get(split))
+
+
+def ship(
+    what: str,
+    weights: str | Path,
+    data: str,
+    *,
+    imgsz: int,
+    dest: Path,
+    version: str,
+    command: str,
+    train_seconds: float | None = None,
+    int8: bool = False,
+    split: str = "",
+    source: str = "",
+    baseline: dict[str, float] | None = None,
+    notes: str = "",
+) -> list[Any]:
+    """Export ``weights`` to ONNX in ``dest`` with measured cards (and the int8 variant)."""
+    from models import train as T
+    from models.evaluate import speed
+
+    name, task = NAMES[what], TASKS[what]
+    onnx = T.export_onnx(weights, imgsz)
+    classes = T.class_names_of(weights)
+    extra: dict[str, Any] = {"variant": "fp32", "channels": "rgb"}
+    if train_seconds is not None:
+        extra["train_minutes"] = round(train_seconds / 60, 1)
+    common = dict(name=name, task=task, classes=classes, imgsz=imgsz, data=source or data,
+                  command=command, version=version, notes=notes)  # fmt: skip
     if task == "detect":
         extra["head"] = "classic"
     else:
         extra.update(preprocess="resize short side, centre crop, RGB, /255", softmax=True)
-    rel = T.release(
-        onnx, dest, name=NAMES[args.what], task=task, classes=classes, imgsz=imgsz,
-        data=str(args.from_closed_loop or data), command=command, version=version, extra=extra,
-    )  # fmt: skip
-    metrics = _evaluate(args.what, rel.onnx, data, "val")
-    from models.evaluate import speed
+    rel = T.release(onnx, dest, extra=extra, **common)  # a carded file to evaluate
+    if task == "classify":
+        split = split or "val"
+        runs = {"+".join(v) or "none": E_classifier(rel.onnx, data, split, v) for v in TTA_CHOICES}
+        best = max(runs, key=lambda k: (runs[k]["top1"], runs[k]["top3"]))
+        extra["tta"] = runs[best]["tta"]
+        metrics: dict[str, Any] = {k: runs[best][k] for k in ("top1", "top3", "top5", "n", "split")}
+        metrics["by_tta"] = {
+            k: {m: v[m] for m in ("top1", "top3", "top5")} for k, v in runs.items()
+        }
+        if baseline:
+            metrics["baseline_hsv_knn"] = baseline
+    else:
+        split = split or ("test" if _has_split(data, "test") else "val")
+        metrics = _evaluate(what, rel.onnx, data, split)
+    out = [T.release(rel.onnx, dest, extra=extra, metrics=metrics, speed=speed(rel.onnx),
+                     **common)]  # fmt: skip
+    print(json.dumps({"model": str(out[0].onnx), "metrics": metrics}), flush=True)
+    if int8 and task == "detect":
+        from models.quantize import quantize_detector
 
-    rel = T.release(
-        rel.onnx, dest, name=NAMES[args.what], task=task, classes=classes, imgsz=imgsz,
-        data=str(args.from_closed_loop or data), command=command, version=version,
-        metrics=metrics, speed=speed(rel.onnx), extra=extra,
-    )  # fmt: skip
-    print(json.dumps({"model": str(rel.onnx), "card": str(rel.card), "metrics": metrics}))
-    if args.registry:
-        from models.registry import ModelRegistry
+        q = quantize_detector(rel.onnx, dest / f"{name}-int8.tmp.onnx", _calibration_frames(data))
+        extra8 = {**extra, "variant": "int8", "quantisation": "onnxruntime quantize_static QDQ, "
+                  "per-channel int8 weights, uint8 activations, MinMax on 32 val frames, "
+                  "detect-head decode kept in float"}  # fmt: skip
+        r8 = T.release(q, dest, extra=extra8, stem=f"{name}-int8", **common)
+        q.unlink(missing_ok=True)
+        m8 = _evaluate(what, r8.onnx, data, split)
+        out.append(T.release(r8.onnx, dest, extra=extra8, metrics=m8, speed=speed(r8.onnx),
+                             stem=f"{name}-int8", **common))  # fmt: skip
+        print(json.dumps({"model": str(r8.onnx), "metrics": m8}), flush=True)
+    return out
 
-        installed = ModelRegistry(args.registry).install([rel.onnx], version)
-        print(f"installed {installed} (activate with: sco models activate "
-              f"{NAMES[args.what]} {version})")  # fmt: skip
+
+def E_classifier(model: Path, data: str, split: str, tta: tuple[str, ...]) -> dict[str, Any]:
+    from models.evaluate import evaluate_classifier
+
+    return evaluate_classifier(model, data, split=split, tta=tta)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from models import train as T
+
+    baseline = None
+    if args.baseline and args.what == "classifier":
+        from models.baseline import grocery_baseline
+
+        baseline = grocery_baseline(args.baseline)
+    ship(
+        args.what, args.weights, args.data, imgsz=args.imgsz, dest=Path(args.out),
+        version=args.version or T.version_stamp(), split=args.split, int8=args.int8,
+        command=args.command or "sco " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        train_seconds=args.train_minutes * 60 if args.train_minutes else None,
+        source=args.source, baseline=baseline, notes=args.notes,
+    )  # fmt: skip
     return 0
 
 
@@ -200,6 +299,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--model", default="", help="ultralytics yaml or .pt to start from")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--imgsz", type=int, default=0, help="0: 160 classifier, 320 detector")
+    p.add_argument("--hours", type=float, default=0.0,
+                   help="time budget: epochs and the LR schedule are fitted to it")  # fmt: skip
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0)
@@ -213,6 +314,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--registry", default="", help="also install the release into this dir")
     p.add_argument("--no-export", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="ONNX + measured model cards from a trained run")
+    p.add_argument("what", choices=sorted(TASKS))
+    p.add_argument("--weights", required=True, help="the run's weights/best.pt")
+    p.add_argument("--data", required=True, help="detector: data.yaml; classifier: ImageFolder")
+    p.add_argument("--imgsz", type=int, required=True)
+    p.add_argument("--out", required=True, help="folder for the .onnx files and cards")
+    p.add_argument("--split", default="", help="metrics split (default test, else val)")
+    p.add_argument("--int8", action="store_true", help="detector: also the int8 variant")
+    p.add_argument("--version", default="")
+    p.add_argument("--source", default="", help="what the data was, for the card")
+    p.add_argument("--command", default="", help="the training command, for the card")
+    p.add_argument("--train-minutes", type=float, default=0.0)
+    p.add_argument("--baseline", default="", help="classifier: grocery dataset for the kNN")
+    p.add_argument("--notes", default="", help="extra Markdown for the card")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("evaluate", help="metrics of an exported model")
     p.add_argument("what", choices=sorted(TASKS))
