@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -69,6 +70,7 @@ class PipelineSettings:
     decode_zones: tuple[str, ...] = ("scan", "produce_scale")
     item_labels: tuple[str, ...] = ("item",)
     min_identity_px: int = 24  # crops smaller than this are not worth an identity score
+    parallel_decode: bool = True  # decode on a second thread while the detector runs
 
 
 @dataclass
@@ -126,6 +128,7 @@ class VisionPipeline:
         self._info: dict[int, _TrackInfo] = {}
         self._tracks: list = []  # the tracker's current tracks (vision.tracker.Track)
         self._motion_frames = 0
+        self._pool: ThreadPoolExecutor | None = None
 
     # --- one frame ----------------------------------------------------------------------
 
@@ -139,7 +142,16 @@ class VisionPipeline:
         motion_boxes: list[Box] = self.motion.update(frame.image)  # type: ignore[attr-defined]
         times.ms["motion"] += (time.perf_counter() - t0) * 1000
 
-        self._detect_and_track(frame, motion_boxes)
+        # Decode where items were as of the last frame, on the other core while the
+        # detector runs on this one (onnxruntime, zxing-cpp, zbar and OpenCV all release
+        # the GIL): a busy frame costs about max(detect, decode), not their sum.
+        due = self._detection_due(frame, motion_boxes)
+        decode_regions = self._decode_regions(frame, motion_boxes)
+        pending: Future[list[tuple[BarcodeHit, int | None]]] | None = None
+        if decode_regions and due and self.settings.parallel_decode:
+            pending = self._decoder_pool().submit(self._decode_hits, frame, decode_regions)
+
+        self._detect_and_track(frame, motion_boxes, due)
 
         t0 = time.perf_counter()
         transitions: list[ZoneTransition] = self.zones.update(  # type: ignore[attr-defined]
@@ -148,24 +160,36 @@ class VisionPipeline:
         times.ms["zones"] += (time.perf_counter() - t0) * 1000
         out.extend(self._transition_inputs(frame, transitions))
 
-        t0 = time.perf_counter()
-        reads = self._decode(frame, motion_boxes)
-        times.ms["decode"] += (time.perf_counter() - t0) * 1000
-        out.extend(reads)
+        hits = pending.result() if pending else self._decode_hits(frame, decode_regions)
+        out.extend(self._reads(frame, hits))
 
         times.ms["total"] += (time.perf_counter() - t_start) * 1000
         return out
 
-    def _detect_and_track(self, frame: Frame, motion_boxes: list[Box]) -> None:
+    def _decoder_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="vision-decode")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _detection_due(self, frame: Frame, motion_boxes: list[Box]) -> bool:
+        if self.detector is None:
+            return False
+        if motion_boxes:
+            self._motion_frames += 1
+            return (self._motion_frames - 1) % self.settings.detect_every == 0
+        live = any(not t.lost for t in self._tracks)
+        return live and frame.index % self.settings.recheck_every == 0
+
+    def _detect_and_track(self, frame: Frame, motion_boxes: list[Box], due: bool) -> None:
         if self.detector is None:
             return
         settings = self.settings
         live = [t for t in self._tracks if not t.lost]
-        if motion_boxes:
-            self._motion_frames += 1
-            due = (self._motion_frames - 1) % settings.detect_every == 0
-        else:
-            due = bool(live) and frame.index % settings.recheck_every == 0
         t0 = time.perf_counter()
         if not due:
             if motion_boxes:  # between detector runs the tracker predicts
@@ -290,21 +314,27 @@ class VisionPipeline:
             if zone_of(box, (width, height)) in wanted
         ]
 
-    def _decode(self, frame: Frame, motion_boxes: list[Box]) -> list[Input]:
-        regions = self._decode_regions(frame, motion_boxes)
-        if not regions:
-            self.debouncer.update([], frame.ts_ms)  # type: ignore[attr-defined]
-            return []
+    def _decode_hits(
+        self, frame: Frame, regions: list[tuple[Box, int | None]]
+    ) -> list[tuple[BarcodeHit, int | None]]:
+        t0 = time.perf_counter()
         hits: list[tuple[BarcodeHit, int | None]] = []
         for roi, track_id in regions:
             self.times.decode_runs += 1
             hits.extend((hit, track_id) for hit in self.reader.decode(frame.image, roi))
+        self.times.ms["decode"] += (time.perf_counter() - t0) * 1000
+        return hits
+
+    def _reads(self, frame: Frame, hits: list[tuple[BarcodeHit, int | None]]) -> list[Input]:
         fresh: list[BarcodeHit] = self.debouncer.update(  # type: ignore[attr-defined]
             [h for h, _ in hits], frame.ts_ms
         )
         out: list[Input] = []
+        live = {t.track_id for t in self._tracks if not t.lost}
         for hit in fresh:
             track_id = next((tid for h, tid in hits if h == hit), None)
+            if track_id not in live:
+                track_id = None  # the track ended while its code was being decoded
             out.append(BarcodeRead(frame.ts_ms, hit.text, hit.symbology, "camera", track_id))
             if track_id is not None:
                 out.extend(self._identify(frame, track_id, hit))

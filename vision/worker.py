@@ -140,6 +140,8 @@ class VisionWorker:
         self._stop.set()
         self._thread.join(timeout=10)
         self.camera.stop()
+        if self.pipeline is not None:
+            self.pipeline.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -159,6 +161,8 @@ class VisionWorker:
 
     def _process(self, frame: Frame) -> None:
         if self.pipeline is None or self._size != frame.size:
+            if self.pipeline is not None:
+                self.pipeline.close()
             self.pipeline = self._make_pipeline(frame.size)
             self._size = frame.size
         for item in self.pipeline.process(frame):
