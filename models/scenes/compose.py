@@ -30,6 +30,7 @@ class Layer:
     x0: int
     y0: int
     quad: npt.NDArray[np.float32] | None = None  # barcode corners, frame pixels
+    corners: npt.NDArray[np.float32] | None = None  # the sprite's outline, frame pixels
 
 
 @dataclass
@@ -80,7 +81,8 @@ def place(
     if sprite.barcode_quad is not None:
         q = np.c_[sprite.barcode_quad, np.ones(4)] @ m.T
         quad = (q + np.array([x0, y0])).astype(np.float32)
-    layer = Layer(bgr, alpha, x0, y0, quad)
+    outline = (corners + np.array([bw / 2 - cx + x0, bh / 2 - cy + y0])).astype(np.float32)
+    layer = Layer(bgr, alpha, x0, y0, quad, outline)
     if abs(blur[0]) + abs(blur[1]) >= 1.5:
         motion_blur(layer, blur)
     return layer

@@ -191,15 +191,14 @@ def _held_item(rng: np.random.Generator, kit: Kit, scene: Scene, light) -> None:
     blur = (speed * float(np.cos(ang)), speed * float(np.sin(ang)))
     holding = rng.random() < 0.8
     item_layer = None
-    half = 0.0
     if holding:
         lift = float(rng.uniform(1.0, 1.8))
         item = random_item(rng, kit, lift)
         item_layer = place(item, grip, float(rng.uniform(0, 360)), 1.0, blur)
         if rng.random() < 0.3:
             add_glare(item_layer, rng, float(rng.uniform(0.3, 0.9)))
-        half = 0.5 * min(item.alpha.shape) * float(rng.uniform(0.9, 1.1))
-    hand = make_hand(rng, (W, H), grip, holding=half)
+    corners = item_layer.corners if item_layer is not None else None
+    hand = make_hand(rng, (W, H), grip, item_corners=corners)
     for part in (hand.arm, hand.palm, hand.fingers):
         if part is not None and speed >= 1.5:
             motion_blur(part, blur)

@@ -98,41 +98,94 @@ def _capsule(mask, p0, p1, width: float) -> None:
     )
 
 
+def _limb(mask, p0, p1, w0: float, w1: float) -> None:
+    """A tapered limb from p0 (width w0) to p1 (width w1), rounded at p1."""
+    d = np.asarray(p1, np.float64) - np.asarray(p0, np.float64)
+    n = float(np.linalg.norm(d))
+    if n < 1e-6:
+        return
+    perp = np.array([-d[1], d[0]]) / n
+    pts = np.array([p0 + perp * w0 / 2, p1 + perp * w1 / 2, p1 - perp * w1 / 2,
+                    p0 - perp * w0 / 2])  # fmt: skip
+    cv2.fillConvexPoly(mask, np.round(pts).astype(np.int32), 255, cv2.LINE_AA)
+    cv2.circle(mask, (round(p1[0]), round(p1[1])), max(1, round(w1 / 2)), 255, -1, cv2.LINE_AA)
+
+
+def _nails(patch, mask, tips, dirs, fw: float, skin) -> None:
+    """Paler nails at the finger tips (seen from the back of the hand)."""
+    nail = tuple(int(min(255, c * 1.12 + 25)) for c in skin)
+    for tip, d in zip(tips, dirs, strict=True):
+        c = tip - d * fw * 0.35
+        ang = float(np.degrees(np.arctan2(d[1], d[0])))
+        axes = (max(1, round(fw * 0.28)), max(1, round(fw * 0.22)))
+        cv2.ellipse(patch, (round(c[0]), round(c[1])), axes, ang, 0, 360, nail, -1, cv2.LINE_AA)
+
+
 def make_hand(
     rng: np.random.Generator,
     frame_size: tuple[int, int],
     grip: tuple[float, float],
     *,
     entry_x: float | None = None,
-    holding: float = 0.0,
+    item_corners: npt.NDArray[np.float32] | None = None,
     style: HandStyle | None = None,
     scale: float = 1.0,
 ) -> Hand:
-    """A hand whose palm centre is at ``grip``, its arm coming from the bottom edge.
+    """A hand reaching ``grip`` from the bottom edge.
 
-    ``holding`` is the held item's half-width across the arm (0 for an empty hand): the
-    fingers and thumb then close over its two edges.
+    Without an item, ``grip`` is the palm centre of an open hand. With ``item_corners`` (the
+    held item's outline in frame pixels, centred on ``grip``) the hand either holds the item by
+    its near edge (back of the hand below it, thumb over its face) or grips it across (the
+    fingertips over one side edge, the thumb over the other).
     """
     W, H = frame_size
     style = style or HandStyle.random(rng)
     L = 78.0 * style.size * scale  # palm length
+    fw = L * 0.17  # finger width
     ex = grip[0] + rng.uniform(-0.35, 0.35) * W if entry_x is None else entry_x
     entry = np.array([ex, H + L * 1.5])
     g = np.array(grip, np.float64)
     u = g - entry
     u /= max(float(np.linalg.norm(u)), 1e-6)
-    v = np.array([-u[1], u[0]])
-    wrist = g - u * L * 0.55
-    pts = [
-        entry,
-        wrist,
-        g + u * L * 1.2 + v * L,
-        g + u * L * 1.2 - v * L,
-        g - v * L * 1.1,
-        g + v * L * 1.1,
-    ]
-    if holding:
-        pts += [g + v * (holding + L * 0.3), g - v * (holding + L * 0.3)]
+    v = np.array([-u[1], u[0]]) * (1 if rng.random() < 0.5 else -1)  # mirror: left or right
+    under: list[tuple[np.ndarray, np.ndarray, float]] = []  # fingers hidden under the item
+    over: list[tuple[np.ndarray, np.ndarray, float]] = []  # fingers drawn over the item
+    open_fingers: list[tuple[np.ndarray, np.ndarray, float]] = []
+    if item_corners is not None:
+        rel = np.asarray(item_corners, np.float64) - g
+        along, across = rel @ u, rel @ v
+        near, left, right = -along.min(), -across.min(), across.max()
+        side_grip = left + right < 2.2 * L and rng.random() < 0.5
+        if side_grip:
+            palm = g - u * L * 0.15
+            for i in range(4):
+                off = u * ((i - 1.2) * fw * 1.05)
+                base = g + v * (right - L * 0.25) + off
+                tip = g + v * (right + L * rng.uniform(0.03, 0.09)) + off
+                over.append((base, tip, fw))
+            over.append((g - v * (left + L * 0.06) - u * L * 0.2,
+                         g - v * (left - L * 0.22) + u * L * 0.02, fw * 1.2))  # fmt: skip
+        else:
+            palm = g - u * (near + L * 0.02)
+            for i in range(4):
+                base = palm + u * L * 0.35 + v * (i - 1.5) * fw * 1.05
+                under.append((base, base + u * L * 0.6, fw))
+            tb = palm + v * L * 0.32 - u * L * 0.05
+            over.append((tb, tb + (u * 0.85 - v * 0.25) * L * 0.62, fw * 1.2))
+    else:
+        palm = g
+        spread = rng.uniform(0.0, 0.25)
+        for i in range(4):
+            d = u + v * ((i - 1.5) * spread)
+            d /= np.linalg.norm(d)
+            base = palm + u * L * 0.3 + v * (i - 1.5) * fw * 1.05
+            tip = base + d * L * rng.uniform(0.45, 0.65) * (1 - 0.12 * abs(i - 1.5))
+            open_fingers.append((base, tip, fw))
+        tb = palm - u * L * 0.15 + v * L * 0.3
+        open_fingers.append((tb, tb + (u * 0.6 + v * 0.8) * L * 0.45, fw * 1.2))
+    wrist = palm - u * L * 0.6
+    pts = [entry, wrist, palm + u * L + v * L, palm + u * L - v * L, palm - v * L, palm + v * L]
+    pts += [p for f in under + over + open_fingers for p in f[:2]]
     arr = np.array(pts)
     x0, y0 = np.floor(arr.min(0) - L * 0.6).astype(int)
     x1, y1 = np.ceil(arr.max(0) + L * 0.6).astype(int)
@@ -143,68 +196,41 @@ def make_hand(
     w, h = int(x1 - x0), int(y1 - y0)
     off = np.array([x0, y0], np.float64)
 
-    def loc(p):
-        return p - off
-
     arm_m = np.zeros((h, w), np.uint8)
     arm_c = np.zeros((h, w, 3), np.uint8)
-    fore_w = L * 0.62
-    _capsule(arm_m, loc(entry), loc(wrist), fore_w)
-    _shade(arm_c, arm_m, style.skin, int(fore_w / 3))
+    _limb(arm_m, entry - off, wrist - off, L * 0.85, L * 0.55)
+    _shade(arm_c, arm_m, style.skin, int(L / 5))
     if style.sleeve is not None:
         cuff = entry + (wrist - entry) * style.sleeve_frac
         sm = np.zeros_like(arm_m)
-        _capsule(sm, loc(entry), loc(cuff), fore_w * 1.35)
-        _shade(arm_c, sm, style.sleeve, int(fore_w / 3))
+        _limb(sm, entry - off - u * L, cuff - off, L * 1.15, L * (1.15 - 0.3 * style.sleeve_frac))
+        _shade(arm_c, sm, style.sleeve, int(L / 4))
         arm_m = np.maximum(arm_m, sm)
     palm_m = np.zeros((h, w), np.uint8)
-    centre = loc(g - u * L * 0.1)
+    pc = palm - off
     ang = float(np.degrees(np.arctan2(u[1], u[0])))
-    cv2.ellipse(
-        palm_m,
-        (round(centre[0]), round(centre[1])),
-        (round(L * 0.5), round(L * 0.42)),
-        ang,
-        0,
-        360,
-        255,
-        -1,
-        cv2.LINE_AA,
-    )
-    _capsule(palm_m, loc(wrist), centre, L * 0.6)
-    fing_m = np.zeros((h, w), np.uint8)
-    fw = L * 0.17
-    if holding:
-        # Fingertips over the far edge, thumb over the near edge, both across the arm.
-        reach = holding + L * 0.1
-        v = v if rng.random() < 0.5 else -v  # fingers on the left or the right edge
-        for i in range(4):
-            along = (i - 1.5) * fw * 1.1 + L * 0.05
-            base = g + u * along + v * (reach - L * 0.35)
-            tip = g + u * (along + rng.uniform(-3, 3)) + v * (reach + L * 0.02 * i)
-            _capsule(fing_m, loc(base), loc(tip), fw)
-        tb = g - v * (reach - L * 0.3) - u * L * 0.2
-        tt = g - v * (reach + L * 0.05) + u * L * 0.1
-        _capsule(fing_m, loc(tb), loc(tt), fw * 1.2)
-    else:
-        spread = rng.uniform(0.0, 0.25)
-        for i in range(4):
-            d = u + v * ((i - 1.5) * spread)
-            d /= np.linalg.norm(d)
-            base = g + u * L * 0.3 + v * (i - 1.5) * fw * 1.05
-            tip = base + d * L * rng.uniform(0.45, 0.65) * (1 - 0.12 * abs(i - 1.5))
-            _capsule(palm_m, loc(base), loc(tip), fw)
-        side = 1 if rng.random() < 0.5 else -1
-        tb = g - u * L * 0.15 + v * side * L * 0.3
-        tt = tb + (u * 0.6 + v * side * 0.8) * L * 0.45
-        _capsule(palm_m, loc(tb), loc(tt), fw * 1.2)
+    cv2.ellipse(palm_m, (round(pc[0]), round(pc[1])), (round(L * 0.5), round(L * 0.42)), ang,
+                0, 360, 255, -1, cv2.LINE_AA)  # fmt: skip
+    _limb(palm_m, wrist - off, pc, L * 0.55, L * 0.7)
+    for base, tip, width in under + open_fingers:
+        _capsule(palm_m, base - off, tip - off, width)
     palm_c = np.zeros((h, w, 3), np.uint8)
     _shade(palm_c, palm_m, style.skin, int(fw / 2))
+    if open_fingers:
+        _nails(palm_c, palm_m, [t - off for _, t, _ in open_fingers],
+               [(t - b) / max(np.linalg.norm(t - b), 1e-6) for b, t, _ in open_fingers], fw,
+               style.skin)  # fmt: skip
     arm = _trim(Layer(arm_c, arm_m, int(x0), int(y0)))
-    palm = _trim(Layer(palm_c, palm_m, int(x0), int(y0)))
+    palm_layer = _trim(Layer(palm_c, palm_m, int(x0), int(y0)))
     fingers = None
-    if holding:
+    if over:
+        fing_m = np.zeros((h, w), np.uint8)
+        for base, tip, width in over:
+            _capsule(fing_m, base - off, tip - off, width)
         fing_c = np.zeros((h, w, 3), np.uint8)
         _shade(fing_c, fing_m, style.skin, int(fw / 2))
+        _nails(fing_c, fing_m, [t - off for _, t, _ in over],
+               [(t - b) / max(np.linalg.norm(t - b), 1e-6) for b, t, _ in over], fw,
+               style.skin)  # fmt: skip
         fingers = _trim(Layer(fing_c, fing_m, int(x0), int(y0)))
-    return Hand(arm, palm, fingers, (float(g[0]), float(g[1])), style.skin)
+    return Hand(arm, palm_layer, fingers, (float(g[0]), float(g[1])), style.skin)

@@ -449,14 +449,13 @@ class Player:
         if plan.grip is None:
             return scene
         held_layer = None
-        half = 0.0
         if plan.held is not None:
             t = plan.held
             sprite = t.back if (plan.back and t.back is not None) else t.front
             held_layer = place(sprite, plan.grip, plan.angle, plan.scale, plan.blur)
-            half = 0.5 * min(sprite.alpha.shape) * plan.scale
+        corners = held_layer.corners if held_layer is not None else None
         hand = make_hand(np.random.default_rng(hand_rng_seed), (self.W, self.H), plan.grip,
-                         entry_x=entry_x, holding=half, style=style)  # fmt: skip
+                         entry_x=entry_x, item_corners=corners, style=style)  # fmt: skip
         speed = max(abs(plan.blur[0]), abs(plan.blur[1]))
         for part in (hand.arm, hand.palm, hand.fingers):
             if part is not None and speed >= 1.5:
