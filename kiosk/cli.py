@@ -33,6 +33,7 @@ CLI_PLUGINS = (
     "backend_client.commands_cli",
     "vision.camera_cli",
     "vision.decode_cli",
+    "vision.vision_cli",
     "models.render_cli",
     "models.train_cli",
 )
