@@ -127,8 +127,8 @@ class Lighting:
         field = cv2.resize(field.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
         # Colour temperature and exposure as one per-channel lookup table with a gamma.
         temp = rng.uniform(-1, 1)
-        gains = np.array([1 - 0.12 * temp, 1.0, 1 + 0.12 * temp]) * rng.uniform(0.7, 1.15)
-        gamma = rng.uniform(0.85, 1.3)
+        gains = np.array([1 - 0.12 * temp, 1.0, 1 + 0.12 * temp]) * rng.uniform(0.7, 1.08)
+        gamma = rng.uniform(0.9, 1.35)
         x = np.arange(256, dtype=np.float32) / 255.0
         lut = np.stack([np.clip(255 * (x**gamma) * g, 0, 255) for g in gains], -1)
         return cls(field, lut.astype(np.uint8).reshape(256, 1, 3), float(rng.uniform(1.0, 6.0)))

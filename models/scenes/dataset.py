@@ -21,7 +21,7 @@ from models.scenes.catalog import Product, load_products
 from models.scenes.compose import CLASS_IDS, CLASS_NAMES, Label, Layer, Scene, motion_blur, place
 from models.scenes.hands import make_hand
 from models.scenes.layout import Layout, load_layout
-from models.scenes.packaging import Sprite, render_package
+from models.scenes.packaging import Look, Sprite, render_package
 from models.scenes.photos import (
     PRODUCE_CLASSES,
     PhotoLibrary,
@@ -77,7 +77,13 @@ def random_item(rng: np.random.Generator, kit: Kit, scale: float) -> Sprite:
     product = kit.products[int(rng.integers(len(kit.products)))]
     if product.is_produce or (not product.gtins and not product.store_code):
         return produce_item(product, rng, kit, scale)
-    return render_package(product, rng, back=bool(rng.random() < 0.5), scale=scale)
+    picture = None
+    if lib is not None and lib.textures and rng.random() < 0.4:
+        keys = sorted(lib.textures)
+        tex = lib.textures[keys[int(rng.integers(len(keys)))]]
+        picture = tex[int(rng.integers(len(tex)))]
+    look = Look(picture, float(rng.uniform(0.4, 1.0)), bool(rng.random() < 0.3))
+    return render_package(product, rng, back=bool(rng.random() < 0.4), scale=scale, look=look)
 
 
 def add_glare(layer: Layer, rng: np.random.Generator, strength: float) -> None:

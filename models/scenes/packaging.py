@@ -54,6 +54,19 @@ class Design:
     pattern: int
 
 
+@dataclass(frozen=True)
+class Look:
+    """Per-instance printing choices: a product photo on the front, how much of the back the
+    code fills (1.0: as large as fits; real packs print it smaller), an upright view."""
+
+    picture: Image | None = None
+    code_fill: float = 1.0
+    upright: bool = False
+
+
+PLAIN = Look()
+
+
 def _hsv_colour(h: float, s: float, v: float) -> tuple[int, int, int]:
     px = np.uint8([[[int(h) % 180, int(s), int(v)]]])
     b, g, r = cv2.cvtColor(px, cv2.COLOR_HSV2BGR)[0, 0]
@@ -104,11 +117,19 @@ def _words(product: Product) -> tuple[str, str]:
     return brand, rest
 
 
-def _artwork(product: Product, d: Design, w: int, h: int, rng: np.random.Generator) -> Image:
-    """The front face: brand block, stripes or a logo disc, name text."""
+def _artwork(
+    product: Product, d: Design, w: int, h: int, rng: np.random.Generator, look: Look = PLAIN
+) -> Image:
+    """The front face: brand block, stripes or a logo disc, a product photo, name text."""
     img = np.empty((h, w, 3), np.uint8)
     img[:] = d.base
     brand, rest = _words(product)
+    if look.picture is not None and w > 24 and h > 24:
+        # The product photo most packs carry, in the lower part of the face.
+        pw, ph = int(w * 0.8), int(h * (0.4 if h > w else 0.45))
+        pic = cv2.resize(look.picture, (pw, ph), interpolation=cv2.INTER_AREA)
+        y = int(h * 0.5)
+        img[y : y + ph, (w - pw) // 2 : (w - pw) // 2 + pw] = pic[: h - y]
     if d.pattern == 0:
         cv2.rectangle(img, (0, int(h * 0.62)), (w, int(h * 0.8)), d.accent, -1)
     elif d.pattern == 1:
@@ -159,11 +180,16 @@ def _artwork(product: Product, d: Design, w: int, h: int, rng: np.random.Generat
 
 
 def _print_barcode(
-    img: Image, code: str, fmt: str, rng: np.random.Generator, region=None
+    img: Image, code: str, fmt: str, rng: np.random.Generator, region=None, fill: float = 1.0
 ) -> npt.NDArray[np.float32]:
-    """Print a white label with the symbol on ``img``; return the symbol's corners."""
+    """Print the symbol (with its white quiet zones) on ``img``; return its corners."""
     h, w = img.shape[:2]
     x0, y0, rw, rh = region if region is not None else (0, 0, w, h)
+    if fill < 1.0:  # a smaller code somewhere in the region
+        nw, nh = max(8, int(rw * fill)), max(8, int(rh * fill))
+        x0 += int((rw - nw) * rng.uniform(0, 1))
+        y0 += int((rh - nh) * rng.uniform(0, 1))
+        rw, rh = nw, nh
     rotate = rh > rw * 1.15  # run the bars along the longer side so the code can be large
     long_side, short_side = (rh, rw) if rotate else (rw, rh)
     modules = symbol_modules(code, fmt)
@@ -210,9 +236,10 @@ def _rounded_alpha(w: int, h: int, r: int) -> npt.NDArray[np.uint8]:
     return a
 
 
-def _flat_face(product: Product, d: Design, w: int, h: int, back: bool, rng, code_fmt) -> Sprite:
+def _flat_face(product: Product, d: Design, w: int, h: int, back: bool, rng, code_fmt,
+               look: Look = PLAIN) -> Sprite:  # fmt: skip
     """Boxes, cartons, cases, trays: a flat printed face."""
-    img = _artwork(product, d, w, h, rng)
+    img = _artwork(product, d, w, h, rng, look)
     quad = None
     code = None
     if back and code_fmt is not None:
@@ -224,7 +251,8 @@ def _flat_face(product: Product, d: Design, w: int, h: int, back: bool, rng, cod
             d.ink,
             cv2.FONT_HERSHEY_SIMPLEX,
         )
-        quad = _print_barcode(img, *code_fmt, rng, (2, h // 8, w - 4, h - h // 8 - 2))
+        quad = _print_barcode(img, *code_fmt, rng, (2, h // 8, w - 4, h - h // 8 - 2),
+                              look.code_fill)  # fmt: skip
         code = code_fmt[0]
     if d.kind == "tray":
         # A clear film over food: paler, with a rim.
@@ -236,7 +264,8 @@ def _flat_face(product: Product, d: Design, w: int, h: int, back: bool, rng, cod
     return Sprite(img, alpha, quad, code)
 
 
-def _cylinder_side(product: Product, d: Design, w: int, h: int, back: bool, rng, code_fmt):
+def _cylinder_side(product: Product, d: Design, w: int, h: int, back: bool, rng, code_fmt,
+                   look: Look = PLAIN) -> Sprite:  # fmt: skip
     """Bottles and cans lying on the counter: a shaded body with a label band."""
     img = np.empty((h, w, 3), np.uint8)
     alpha = np.zeros((h, w), np.uint8)
@@ -255,11 +284,11 @@ def _cylinder_side(product: Product, d: Design, w: int, h: int, back: bool, rng,
         img[:] = (190, 190, 195)
         alpha[:] = 255
         band = (int(h * 0.08), int(h * 0.92))
-    lab = _artwork(product, d, w, band[1] - band[0], rng)
+    lab = _artwork(product, d, w, band[1] - band[0], rng, look)
     quad = None
     code = None
     if back and code_fmt is not None:
-        quad = _print_barcode(lab, *code_fmt, rng)
+        quad = _print_barcode(lab, *code_fmt, rng, None, look.code_fill)
         quad[:, 1] += band[0]
         code = code_fmt[0]
     img[band[0] : band[1]] = lab
@@ -267,11 +296,12 @@ def _cylinder_side(product: Product, d: Design, w: int, h: int, back: bool, rng,
     return Sprite(img, alpha, quad, code)
 
 
-def _round_top(product: Product, d: Design, w: int, back: bool, rng, code_fmt) -> Sprite:
+def _round_top(product: Product, d: Design, w: int, back: bool, rng, code_fmt,
+               look: Look = PLAIN) -> Sprite:  # fmt: skip
     """Cups and jars from above: a lid, or the wrapped side with the code when turned."""
     if back and code_fmt is not None:
         side = Design("can", d.size, d.base, d.accent, d.ink, d.font, d.pattern)
-        return _cylinder_side(product, side, w, int(w * 1.2), True, rng, code_fmt)
+        return _cylinder_side(product, side, w, int(w * 1.2), True, rng, code_fmt, look)
     img = np.empty((w, w, 3), np.uint8)
     img[:] = d.base
     alpha = np.zeros((w, w), np.uint8)
@@ -291,12 +321,43 @@ def _round_top(product: Product, d: Design, w: int, back: bool, rng, code_fmt) -
     return Sprite(img, alpha, None, None)
 
 
-def _pouch(product: Product, d: Design, w: int, h: int, back: bool, rng, code_fmt) -> Sprite:
+def _upright_top(d: Design, w: int, rng) -> Sprite:
+    """A bottle or can standing up, seen from straight above: cap or lid, shoulder, rim."""
+    size = max(16, int(w * (1.05 if d.kind == "can" else 1.0)))
+    img = np.zeros((size, size, 3), np.uint8)
+    alpha = np.zeros((size, size), np.uint8)
+    c = size // 2
+    cv2.circle(alpha, (c, c), c - 1, 255, -1, cv2.LINE_AA)
+    if d.kind == "can":
+        img[:] = (200, 200, 205)
+        cv2.circle(img, (c, c), int(c * 0.82), (170, 170, 175), max(1, size // 30), cv2.LINE_AA)
+        tab = (int(c * 0.55), int(c * 0.25))
+        cv2.ellipse(img, (c, int(c * 0.7)), tab, 0, 0, 360, (150, 150, 155), -1, cv2.LINE_AA)
+        cv2.circle(img, (c, int(c * 1.3)), int(c * 0.12), (90, 90, 95), -1, cv2.LINE_AA)
+        _shade_round(img, alpha, 0.25, None)
+    else:
+        body = tuple(int(0.6 * x + 0.4 * 200) for x in d.accent)
+        img[:] = body
+        _shade_round(img, alpha, 0.5, None)
+        cv2.circle(img, (c, c), int(c * 0.55), tuple(int(x * 0.9) for x in body), 2, cv2.LINE_AA)
+        cv2.circle(img, (c, c), int(c * 0.38), d.base, -1, cv2.LINE_AA)  # cap
+        for a in range(0, 360, 20):  # cap ridges
+            r0, r1 = c * 0.3, c * 0.38
+            t = np.radians(a)
+            cv2.line(img, (int(c + r0 * np.cos(t)), int(c + r0 * np.sin(t))),
+                     (int(c + r1 * np.cos(t)), int(c + r1 * np.sin(t))),
+                     tuple(int(x * 0.7) for x in d.base), 1, cv2.LINE_AA)  # fmt: skip
+    return Sprite(img, alpha, None, None)
+
+
+def _pouch(product: Product, d: Design, w: int, h: int, back: bool, rng, code_fmt,
+           look: Look = PLAIN) -> Sprite:  # fmt: skip
     """Bags and sacks: crimped seams, crumple shading, shiny highlights."""
-    img = _artwork(product, d, w, h, rng)
+    img = _artwork(product, d, w, h, rng, look)
     quad, code = None, None
     if back and code_fmt is not None:
-        quad = _print_barcode(img, *code_fmt, rng, (4, h // 6, w - 8, h - h // 3))
+        quad = _print_barcode(img, *code_fmt, rng, (4, h // 6, w - 8, h - h // 3),
+                              look.code_fill)  # fmt: skip
         code = code_fmt[0]
     alpha = _rounded_alpha(w, h, max(4, w // 10))
     seam = max(4, h // 14)
@@ -321,6 +382,7 @@ def render_package(
     back: bool = False,
     scale: float = 1.0,
     barcode: tuple[str, str] | None = None,
+    look: Look = PLAIN,
 ) -> Sprite:
     """The product seen from above; ``back`` shows the face with the barcode.
 
@@ -334,9 +396,11 @@ def render_package(
     h = max(12, round(h * scale * rng.uniform(0.95, 1.05)))
     code_fmt = barcode if barcode is not None else product.barcode()
     if d.kind in ("bottle", "can"):
-        return _cylinder_side(product, d, w, h, back, rng, code_fmt)
+        if look.upright and not back:
+            return _upright_top(d, w, rng)
+        return _cylinder_side(product, d, w, h, back, rng, code_fmt, look)
     if d.kind in ("cup", "jar"):
-        return _round_top(product, d, w, back, rng, code_fmt)
+        return _round_top(product, d, w, back, rng, code_fmt, look)
     if d.kind in ("pouch", "sack"):
-        return _pouch(product, d, w, h, back, rng, code_fmt)
-    return _flat_face(product, d, w, h, back, rng, code_fmt)
+        return _pouch(product, d, w, h, back, rng, code_fmt, look)
+    return _flat_face(product, d, w, h, back, rng, code_fmt, look)

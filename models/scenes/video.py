@@ -28,7 +28,7 @@ from models.scenes.catalog import product_by_code
 from models.scenes.compose import CLASS_NAMES, Layer, Scene, SceneObject, motion_blur, place
 from models.scenes.dataset import Kit, produce_item
 from models.scenes.hands import HandStyle, make_hand
-from models.scenes.packaging import Sprite, render_package
+from models.scenes.packaging import PLAIN, Look, Sprite, render_package
 from models.scenes.script import Action, parse_script
 
 Image = npt.NDArray[np.uint8]
@@ -244,10 +244,15 @@ class Player:
             sprite = produce_item(product, rng, self.kit, LIFT)
             return Thing(self._track(), "item", sprite, None, product.sku)
         code_fmt = product_by_code(barcode_sku).barcode() if barcode_sku else product.barcode()
+        look = PLAIN
+        lib = self.kit.photos
+        if lib is not None and lib.textures and product.key % 3 == 0:
+            keys = sorted(lib.textures)  # the same photo on the product in every video
+            look = Look(picture=lib.textures[keys[product.key % len(keys)]][0])
         state = rng.bit_generator.state
-        front = render_package(product, rng, back=False, scale=LIFT)
+        front = render_package(product, rng, back=False, scale=LIFT, look=look)
         rng.bit_generator.state = state  # same size and wobble for both faces
-        back = render_package(product, rng, back=True, scale=LIFT, barcode=code_fmt)
+        back = render_package(product, rng, back=True, scale=LIFT, barcode=code_fmt, look=look)
         return Thing(self._track(), "item", front, back, product.sku, back.code)
 
     def _drop_spot(self, rng: np.random.Generator) -> tuple[tuple[float, float], Thing | None]:
