@@ -10,6 +10,7 @@ A frame counts as read when a validated hit carries the expected GTIN-14 (or tex
 with any other content are counted as misreads. The single decoders are our adapters (the
 same formats, their library's default options); ms/frame is mean wall time, single thread.
 --photos N puts the codes on N real grocery photos (shared dataset) instead of a texture.
+--stills: 2000x1500 "phone photos" (module size x2.5) against `sco decode`'s still reader.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import cv2
 
 from tests.barcode_render import CONDITIONS, RETAIL, Scene, degraded_set, grocery_photos
 from vision.barcodes import BarcodeReader, OpenCVDecoder, ZbarDecoder, ZxingDecoder
-from vision.barcodes.cascade import DEFAULT_PASSES, TRANSFORMS, Pass, _make_decoder
+from vision.barcodes.cascade import DEFAULT_PASSES, TRANSFORMS, Pass, _make_decoder, still_reader
 from vision.barcodes.normalise import validate
 from vision.types import BarcodeHit
 
@@ -84,14 +85,14 @@ def rate(flags: Sequence[bool]) -> float:
     return 100.0 * sum(flags) / len(flags) if flags else 0.0
 
 
-def compare(scenes: Sequence[Scene], budget_ms: float | None) -> None:
+def compare(scenes: Sequence[Scene], budget_ms: float | None, stills: bool = False) -> None:
     contenders: dict[str, Decode] = {
         "pyzbar": single(ZbarDecoder(quiet=True)),
         "zxing-cpp": single(ZxingDecoder(try_invert=True)),
         "opencv": single(OpenCVDecoder()),
     }
-    ours = BarcodeReader(budget_ms=budget_ms)
-    ours.decoders["zbar"] = ZbarDecoder(quiet=True)
+    quiet = {"zbar": ZbarDecoder(quiet=True)}
+    ours = still_reader() if stills else BarcodeReader(budget_ms=budget_ms, decoders=quiet)
     contenders["ours"] = lambda s: ours.decode(s.image)
     results = {name: score(fn, scenes) for name, fn in contenders.items()}
     conds = [c for c in CONDITIONS if any(s.condition == c for s in scenes)]
@@ -181,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--photos", type=int, default=0, help="grocery photos as backgrounds")
     ap.add_argument("--budget-ms", type=float, default=None, help="our per-frame budget")
     ap.add_argument("--passes", action="store_true", help="measure fallback passes instead")
+    ap.add_argument("--stills", action="store_true", help="large photos, still reader")
     ap.add_argument("--conditions", default=",".join(CONDITIONS), help="comma-separated subset")
     args = ap.parse_args(argv)
     per_cell = 1 if args.quick else args.per_cell
@@ -192,11 +194,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(conditions) - set(CONDITIONS)
     if unknown:
         ap.error(f"unknown conditions {sorted(unknown)}; known: {', '.join(CONDITIONS)}")
+    size, scale = ((2000, 1500), 2.5) if args.stills else ((800, 600), 1.0)
     scenes = degraded_set(
-        args.seed, per_cell, conditions=conditions, symbologies=RETAIL, photos=photos
+        args.seed,
+        per_cell,
+        conditions=conditions,
+        symbologies=RETAIL,
+        photos=photos,
+        size=size,
+        scale=scale,
     )
     print(
-        f"{len(scenes)} frames ({per_cell} per condition x symbology, seed {args.seed}, "
+        f"{len(scenes)} frames {size[0]}x{size[1]} ({per_cell} per condition x symbology, "
+        f"seed {args.seed}, "
         f"{'photos' if photos else 'texture'}), made in {time.perf_counter() - t0:.1f} s; "
         f"cpu count {os.cpu_count()}\nsymbologies: {', '.join(RETAIL)}\n"
         f"our passes: {', '.join(DEFAULT_PASSES)}; transforms known: {len(TRANSFORMS)}\n"
@@ -204,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.passes:
         passes(scenes)
     else:
-        compare(scenes, args.budget_ms)
+        compare(scenes, args.budget_ms, args.stills)
     print(f"\ntotal {time.perf_counter() - t0:.1f} s")
     return 0
 

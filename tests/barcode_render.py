@@ -280,8 +280,12 @@ def degraded_scene(
     size: tuple[int, int] = (800, 600),
     photo: Image | None = None,
     n_codes: int = 1,
+    scale: float = 1.0,
 ) -> Scene:
-    """One frame of ``condition`` with ``n_codes`` random codes of ``symbology``."""
+    """One frame of ``condition`` with ``n_codes`` random codes of ``symbology``.
+
+    ``scale`` multiplies the module size (and so every blur in module units): a large
+    ``size`` with ``scale`` 2-3 looks like a phone photo rather than a camera frame."""
     codes = [random_code(symbology, rng) for _ in range(n_codes)]
     ppm = rng.uniform(2.2, 3.2)
     if symbology in ("gs1_128", "databar_exp"):
@@ -299,7 +303,8 @@ def degraded_scene(
         # A hand-held photo: mostly upright or sideways, a little of everything at once.
         ppm *= rng.uniform(0.6, 1.1)
         angle = rng.choice((0, 90, 180, 270)) + rng.uniform(-20, 20)
-    scene = compose(codes, rng, size=size, ppm=ppm, angle=angle, photo=photo)
+    scene = compose(codes, rng, size=size, ppm=ppm * scale, angle=angle, photo=photo)
+    ppm *= scale
     img = scene.image
     if condition == "blur":
         if rng.random() < 0.5:
@@ -332,6 +337,7 @@ def degraded_set(
     symbologies: Sequence[str] = RETAIL,
     size: tuple[int, int] = (800, 600),
     photos: Sequence[Image] = (),
+    scale: float = 1.0,
 ) -> list[Scene]:
     """``per_cell`` frames per (condition, symbology), reproducible from ``seed``."""
     rng = random.Random(seed)
@@ -340,7 +346,8 @@ def degraded_set(
         for sym in symbologies:
             for _ in range(per_cell):
                 photo = rng.choice(photos) if photos else None
-                out.append(degraded_scene(cond, sym, rng, size=size, photo=photo))
+                scene = degraded_scene(cond, sym, rng, size=size, photo=photo, scale=scale)
+                out.append(scene)
     return out
 
 

@@ -229,9 +229,52 @@ def test_budget_skips_fallback_passes_but_never_the_first() -> None:
     frame = _frame(code, angle=45)
     slow = BarcodeReader(("zxing", "zxing+rot45"), budget_ms=50, clock=lambda: next(ticks) / 1000)
     assert slow.decode(frame) == []  # the rotated pass would have read it
-    assert slow.stats == {"zxing": 0, "zxing+rot45": 0}
+    assert slow.stats == {"zxing": 0, "zxing+rot45": 0, "rejected": 0}
     upright = _frame(Code("ean13", "5901234123457", None))
     assert [h.gtin for h in slow.decode(upright)] == ["05901234123457"]
+
+
+class _MisreadingDecoder:
+    """Stands in for a decoder that misdecodes: a different valid code where the real one is."""
+
+    name = "zxing"
+
+    def __init__(self, text: str, symbology: str = "ean13") -> None:
+        self.text, self.symbology = text, symbology
+
+    def decode(self, gray: np.ndarray) -> list[RawCode]:
+        real = ZxingDecoder().decode(gray)
+        return [RawCode(self.text, self.symbology, r.points, "zxing") for r in real]
+
+
+def test_a_misread_ean_without_a_second_opinion_is_dropped() -> None:
+    frame = _frame(Code("ean13", "5901234123457", None))
+    wrong = "4006381333931"  # a valid EAN-13, but not the one printed
+    liar = {"zxing": _MisreadingDecoder(wrong)}
+    assert [
+        h.text for h in BarcodeReader(("zxing",), verify=False, decoders=liar).decode(frame)
+    ] == [wrong]
+    checked = BarcodeReader(("zxing",), decoders=liar)
+    assert checked.decode(frame) == []
+    assert checked.stats["rejected"] == 1
+    honest = {"zxing": _MisreadingDecoder("5901234123457")}
+    assert [h.gtin for h in BarcodeReader(("zxing",), decoders=honest).decode(frame)] == [
+        "05901234123457"
+    ]
+
+
+def test_a_1d_read_contradicted_in_place_is_dropped() -> None:
+    # Code128 has a strong checksum, so it is only refused when another pass reads a
+    # different code in the same place and none agrees.
+    frame = _frame(Code("ean13", "5901234123457", None))
+    liar = {"zxing": _MisreadingDecoder("SCO-4711", "code128")}
+    assert BarcodeReader(("zxing",), decoders=liar).decode(frame) == []
+    blank = np.full((480, 640), 255, np.uint8)
+    alone = _MisreadingDecoder("SCO-4711", "code128")
+    alone.decode = lambda gray: [RawCode("SCO-4711", "code128", ((300, 200), (400, 260)), "zxing")]  # type: ignore[method-assign]
+    assert [h.text for h in BarcodeReader(("zxing",), decoders={"zxing": alone}).decode(blank)] == [
+        "SCO-4711"
+    ]
 
 
 def test_check_digit_helper_matches_known_gtin() -> None:

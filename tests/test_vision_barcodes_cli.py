@@ -85,3 +85,15 @@ def test_directory_is_an_error_line(tmp_path: Path, capsys) -> None:  # type: ig
     assert main(["decode", "--json", str(tmp_path)]) == 1
     (line,) = _lines(capsys.readouterr().out)
     assert line == {"path": str(tmp_path), "codes": [], "error": "is a directory"}
+
+
+def test_pyzbar_bundled_scans_read(capsys) -> None:  # type: ignore[no-untyped-def]
+    """pyzbar ships two real-world-ish test images: a scan of two Code128s and a QR code."""
+    pyzbar_tests = Path(__import__("pyzbar").__file__).parent / "tests"
+    files = [pyzbar_tests / "code128.png", pyzbar_tests / "qrcode.png"]
+    if not all(f.exists() for f in files):
+        pytest.skip("pyzbar's test images are not installed")
+    assert main(["decode", "--json", *map(str, files)]) == 0
+    out = _lines(capsys.readouterr().out)
+    assert sorted(c["text"] for c in out[0]["codes"]) == ["Foramenifera", "Rana temporaria"]
+    assert [c["text"] for c in out[1]["codes"]] == ["Thalassiodracon"]
