@@ -33,7 +33,7 @@ from models.scenes.script import Action, parse_script
 
 Image = npt.NDArray[np.uint8]
 LIFT = 1.7  # held packs are drawn at this scale: lifted towards the camera over the scanner
-REST = 1.0 / LIFT  # the same sprite lying on the counter
+LIFTS = (1.7, 1.9, 2.1, 2.4)  # tried in turn until the printed code reads in a clean view
 EXPOSURE = 0.6  # fraction of a frame interval the shutter is open (sets motion blur)
 TAIL_FRAMES = 8
 HAND_TRACK = 1000  # a hand's track id is this plus its action's index
@@ -53,6 +53,7 @@ class Thing:
     in_bag: Thing | None = None
     opening: Sprite | None = None  # bags: where bagged items show
     layer: Layer | None = None  # cached resting layer
+    lift: float = LIFT  # drawn at this scale; lying on the counter it is 1 / lift
     opening_clip: npt.NDArray[np.uint8] | None = None
 
 
@@ -250,10 +251,16 @@ class Player:
             keys = sorted(lib.textures)  # the same photo on the product in every video
             look = Look(picture=lib.textures[keys[product.key % len(keys)]][0])
         state = rng.bit_generator.state
-        front = render_package(product, rng, back=False, scale=LIFT, look=look)
-        rng.bit_generator.state = state  # same size and wobble for both faces
-        back = render_package(product, rng, back=True, scale=LIFT, barcode=code_fmt, look=look)
-        return Thing(self._track(), "item", front, back, product.sku, back.code)
+        for lift in LIFTS:
+            # A shopper holds a small code closer: the lift is the first at which it reads.
+            rng.bit_generator.state = state
+            front = render_package(product, rng, back=False, scale=lift, look=look)
+            rng.bit_generator.state = state  # same size and wobble for both faces
+            back = render_package(product, rng, back=True, scale=lift, barcode=code_fmt,
+                                  look=look)  # fmt: skip
+            if back.barcode_quad is None or _sprite_reads(back):
+                break
+        return Thing(self._track(), "item", front, back, product.sku, back.code, lift=lift)
 
     def _drop_spot(self, rng: np.random.Generator) -> tuple[tuple[float, float], Thing | None]:
         """Where the next item goes down: into a bag's opening, or on the platform."""
@@ -265,7 +272,7 @@ class Player:
 
     def _rest(self, thing: Thing, at: tuple[float, float], angle: float, bag: Thing | None,
               back: bool = False) -> None:  # fmt: skip
-        thing.pose = (at[0], at[1], angle, REST if thing.cls == "item" else 1.0)
+        thing.pose = (at[0], at[1], angle, 1.0 / thing.lift if thing.cls == "item" else 1.0)
         thing.in_bag = bag
         thing.layer = None
         if back and thing.back is not None:
@@ -286,7 +293,7 @@ class Player:
         """scan / switch / skip_scan: bottom edge -> (scanner) -> bagging area -> release."""
         scan_like = kind != "skip_scan"
         start = self._entry(rng, self.scanner[0] if scan_like else self.W * 0.48)
-        angle = float(rng.uniform(-20, 20))
+        angle = float(rng.uniform(-15, 15))
         show_back_early = scan_like and rng.random() < 0.5
         pts: list[tuple[tuple[float, float], bool, float]] = []
         pos = start
@@ -560,18 +567,49 @@ def _quad_shown(scene: Scene, oid: int, quad: npt.NDArray[np.float32]) -> float:
     return shown / total
 
 
+def _sprite_reads(sprite: Sprite, angle: float = 15.0) -> bool:
+    """Does the sprite's printed code read when the sprite is shown on white, turned by
+    ``angle`` degrees (resampled, as a held pack is)?"""
+    if sprite.code is None:
+        return False
+    layer = place(sprite, (0, 0), angle)
+    a = layer.alpha.astype(np.float32)[..., None] / 255.0
+    img = (layer.bgr * a + 255 * (1 - a)).astype(np.uint8)
+    img = cv2.copyMakeBorder(img, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=(255,) * 3)
+    want = gtin14(sprite.code) or sprite.code
+    return any(r.valid and (gtin14(r.text) or r.text) == want for r in zxingcpp.read_barcodes(img))
+
+
 def _decodes(image: Image, quad: npt.NDArray[np.float32], code: str) -> bool:
-    """Does zxing-cpp read ``code`` from the region around the symbol in this frame?"""
-    x, y, w, h = cv2.boundingRect(quad.astype(np.int32))
+    """Does zxing-cpp read ``code`` here: in the region around the symbol, or in that region
+    turned upright (what a decoder with rotation passes sees; no upscaling)?"""
+    want = gtin14(code) or code
+
+    def reads(img: Image) -> bool:
+        try:
+            results = zxingcpp.read_barcodes(img)
+        except (ValueError, RuntimeError):
+            return False
+        return any(r.valid and (gtin14(r.text) or r.text) == want for r in results)
+
+    x, y, w, h = cv2.boundingRect(np.round(quad).astype(np.int32))
     m = max(12, int(0.15 * max(w, h)))
     H, W = image.shape[:2]
-    crop = image[max(0, y - m) : min(H, y + h + m), max(0, x - m) : min(W, x + w + m)]
-    want = gtin14(code) or code
-    try:
-        results = zxingcpp.read_barcodes(crop)
-    except (ValueError, RuntimeError):
+    if reads(image[max(0, y - m) : min(H, y + h + m), max(0, x - m) : min(W, x + w + m)]):
+        return True
+    tl, tr, _br, bl = (np.asarray(p, np.float64) for p in quad)
+    ux, uy = tr - tl, bl - tl
+    sw, sh = float(np.linalg.norm(ux)), float(np.linalg.norm(uy))
+    if sw < 8 or sh < 8:
         return False
-    return any(r.valid and (gtin14(r.text) or r.text) == want for r in results)
+    mx, my = 0.12 * sw, 0.12 * sh
+    src = np.float32([tl - ux / sw * mx - uy / sh * my, tr + ux / sw * mx - uy / sh * my,
+                      bl - ux / sw * mx + uy / sh * my])  # fmt: skip
+    ow, oh = round(sw + 2 * mx), round(sh + 2 * my)
+    dst = np.float32([[0, 0], [ow, 0], [0, oh]])
+    upright = cv2.warpAffine(image, cv2.getAffineTransform(src, dst), (ow, oh),
+                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    return reads(upright)
 
 
 def iter_scenario_frames(
