@@ -285,3 +285,22 @@ def test_every_scanned_item_is_readable_at_the_scanner(script: str) -> None:
             assert codes == {product_by_code(action.barcode_sku or "").gtins[0]}, action
         else:
             assert not codes, action
+
+
+def test_render_cli_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    out = tmp_path / "clip.avi"
+    args = parser.parse_args(["render", "video", str(out), "--script", "hand_only", "--seed", "4"])
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out), str(tmp_path / "clip.truth.json")]
+    doc = json.loads((tmp_path / "clip.truth.json").read_text())
+    assert doc["script"] == ["hand_only"] and len(doc["frames"]) > 10
+    hands = [o for f in doc["frames"] for o in f["objects"] if o["cls"] == "hand"]
+    assert hands and all(o["zone"] in ("scan", "produce_scale", None) for o in hands)
+    bad = parser.parse_args(["render", "video", str(tmp_path / "x.gif"), "--script", "idle"])
+    with pytest.raises(KioskError):
+        bad.func(bad)

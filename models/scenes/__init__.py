@@ -9,5 +9,24 @@ from __future__ import annotations
 
 from models.scenes.compose import CLASS_NAMES
 from models.scenes.dataset import render_detection_dataset
+from models.scenes.script import BUILTIN_SCRIPTS, Action, parse_script
+from models.scenes.video import (
+    FrameTruth,
+    GroundTruth,
+    ObjectTruth,
+    iter_scenario_frames,
+    render_scenario_video,
+)
 
-__all__ = ["CLASS_NAMES", "render_detection_dataset"]
+__all__ = [
+    "BUILTIN_SCRIPTS",
+    "CLASS_NAMES",
+    "Action",
+    "FrameTruth",
+    "GroundTruth",
+    "ObjectTruth",
+    "iter_scenario_frames",
+    "parse_script",
+    "render_detection_dataset",
+    "render_scenario_video",
+]

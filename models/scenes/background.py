@@ -114,6 +114,7 @@ class Lighting:
     field: npt.NDArray[np.float32]  # H x W multiplier
     lut: npt.NDArray[np.uint8]  # 256 x 1 x 3
     noise: float
+    defocus: float = 0.0  # Gaussian sigma in pixels, 0 = sharp
 
     @classmethod
     def random(cls, rng: np.random.Generator, W: int, H: int) -> Lighting:
@@ -124,6 +125,10 @@ class Lighting:
         cx, cy, r = rng.uniform(0, 16), rng.uniform(0, 12), rng.uniform(4, 14)
         spot = np.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / (2 * r * r))
         field += rng.uniform(-0.1, 0.2) * spot
+        if rng.random() < 0.3:  # the shopper's own shadow, falling in from the bottom edge
+            bx = rng.uniform(2, 14)
+            body = np.exp(-((gx - bx) ** 2) / (2 * rng.uniform(2, 5) ** 2) - (11 - gy) / 4)
+            field *= 1 - rng.uniform(0.15, 0.4) * np.clip(body, 0, 1)
         field = cv2.resize(field.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
         # Colour temperature and exposure as one per-channel lookup table with a gamma.
         temp = rng.uniform(-1, 1)
@@ -131,10 +136,14 @@ class Lighting:
         gamma = rng.uniform(0.9, 1.35)
         x = np.arange(256, dtype=np.float32) / 255.0
         lut = np.stack([np.clip(255 * (x**gamma) * g, 0, 255) for g in gains], -1)
-        return cls(field, lut.astype(np.uint8).reshape(256, 1, 3), float(rng.uniform(1.0, 6.0)))
+        blur = float(rng.uniform(0.8, 1.6)) if rng.random() < 0.12 else 0.0  # slightly out of focus
+        return cls(field, lut.astype(np.uint8).reshape(256, 1, 3), float(rng.uniform(1.0, 6.0)),
+                   blur)  # fmt: skip
 
     def apply(self, img: Image, rng: np.random.Generator) -> Image:
         H, W = img.shape[:2]
+        if self.defocus > 0:
+            img = cv2.GaussianBlur(img, (0, 0), self.defocus)
         out = cv2.LUT(img, self.lut).astype(np.float32)
         out *= self.field[..., None]
         # Sensor noise: a window of a fixed noise bank (drawing fresh noise costs more than
