@@ -84,7 +84,7 @@ def evaluate(
         f"true vs random wrong SKU: ROC AUC {roc_auc(p, q_):.3f}, "
         f"true > wrong {np.mean(p > q_):.3f}"
     )
-    for i, feat in enumerate(("colour_max", "colour_top3", "orb")):
+    for i, feat in enumerate(("colour", "orb")):
         print(f"  feature {feat:12s} alone: AUC {roc_auc(rp[:, i], rn[:, i]):.3f}")
     print(f"median score: true {np.median(p):.3f}, wrong {np.median(q_):.3f}")
     for thr in (0.1, 0.2, 0.5):

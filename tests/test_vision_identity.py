@@ -4,6 +4,7 @@ over it scores above a different design; unusable crops and unknown SKUs give No
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -23,7 +24,7 @@ from vision.identity import (
     roc_auc,
 )
 from vision.identity_embed import OnnxEmbedder, penultimate_output
-from vision.identity_features import appearance
+from vision.identity_features import appearance, barcode_mask
 from vision.identity_synth import camera_view, design, render, variant
 
 SKUS = {f"sku-{i}": render(design(i)) for i in range(6)}
@@ -234,8 +235,37 @@ def test_embedding_from_a_classifier_penultimate_layer(tmp_path: Path) -> None:
     s = IdentityScorer(g)
     crop = camera_view(render(design(1)), rng)
     assert s.rank(crop, 1)[0][0] == "sku-1"
-    assert len(s.calibration.weights) == 4  # the embedding is one of the combined features
+    assert len(s.calibration.weights) == 3  # the embedding is one of the combined features
     assert OnnxEmbedder.optional(tmp_path / "absent.onnx") is None
     model_path.write_bytes(model_path.read_bytes() + b"tampered")
     with pytest.raises(ModelError, match="sha256"):
         OnnxEmbedder(model_path)
+
+
+def test_a_switched_barcode_label_does_not_lend_its_product_the_match() -> None:
+    """The ticket switch itself: the claimed product's barcode stuck on another item. The
+    label belongs to the claimed SKU, so it must not count as evidence for it."""
+    rng = np.random.default_rng(21)
+    cheap, dear = design(30), design(31)
+    g = ReferenceGallery()
+    for sku, d in (("cheap", cheap), ("dear", dear)):
+        g.add(sku, [camera_view(render(d, barcode_scale=2), rng, occlude=0) for _ in range(3)])
+    for i in range(4):
+        g.add(f"other-{i}", [camera_view(render(design(40 + i), barcode_scale=2), rng)])
+    s = IdentityScorer(g)
+    switched = render(replace(dear, gtin13=cheap.gtin13), barcode_scale=2)
+    crop = camera_view(switched, rng, occlude=0.1)
+    claimed, real = s.score(crop, "cheap"), s.score(crop, "dear")
+    assert claimed is not None and real is not None
+    assert claimed < 0.5 < real
+
+
+def test_barcode_mask_covers_the_printed_barcode_and_little_else() -> None:
+    for seed in range(3):
+        face = render(design(seed), barcode_scale=2)
+        bars = np.zeros(face.shape[:2], bool)
+        h, w = face.shape[:2]
+        bars[h - 8 - 110 : h - 8, w - 8 - 226 : w - 8] = True  # where render() prints it
+        mask = barcode_mask(cv2.cvtColor(face, cv2.COLOR_BGR2GRAY))
+        assert mask[bars].mean() > 0.8
+        assert mask[~bars].mean() < 0.15

@@ -33,8 +33,9 @@ from vision.types import BGRImage
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-FEATURES = ("colour_max", "colour_top3", "orb", "embed")
-ORB_SURE = 40  # homography inliers beyond which a printed design is certainly matched
+FEATURES = ("colour", "orb", "embed")
+LEAVE_OUT_NEIGHBOURS = 2
+ORB_SURE = 200  # homography inliers beyond which more references cannot change the verdict
 
 
 class IdentityError(KioskError):
@@ -60,9 +61,7 @@ class Calibration:
 
 
 # Fitted by bench/identity.py on synthetic packages + grocery photos (colour and ORB only).
-DEFAULT_CALIBRATION = Calibration(
-    mean=(0.6, 0.45, 1.0), scale=(0.15, 0.15, 1.2), weights=(1.5, 1.0, 2.0), bias=-1.0
-)
+DEFAULT_CALIBRATION = Calibration(mean=(0.6, 3.0), scale=(0.2, 3.0), weights=(1.5, 2.0), bias=-1.0)
 
 
 class ReferenceGallery:
@@ -200,14 +199,15 @@ class IdentityScorer:
         cal = self.calibration
         colour = self._colour_all(query, index)
         x = np.zeros((len(index.skus), len(cal.weights)))
-        x[:, :2] = colour
-        if "embed" in self._features() and index.embeds is not None and query.embedding is not None:
+        x[:, 0] = colour
+        use_embed = len(cal.weights) > 2 and query.embedding is not None
+        if use_embed and index.embeds is not None:
             sims = index.embeds @ query.embedding
-            x[:, 3] = np.maximum.reduceat(sims, index.starts)
+            x[:, 2] = np.maximum.reduceat(sims, index.starts)
         first = cal.probability(x)
         # Keypoint matching only for the SKUs colour (and embedding) leave in the running.
         for i in np.argsort(-first)[: max(self.shortlist, k)]:
-            x[i, 2] = self._orb(query, self.gallery.references(index.skus[i]))
+            x[i, 1] = self._orb(query, self.gallery.references(index.skus[i]))
         final = cal.probability(x)
         order = np.argsort(-final)[:k]
         return [(index.skus[i], float(final[i])) for i in order]
@@ -234,10 +234,9 @@ class IdentityScorer:
     def calibration_pairs(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
         """Raw feature rows for same-SKU (y=1) and different-SKU (y=0) pairs in the gallery:
         a reference photo against its SKU's other photos (or its synthetic camera view
-        against all of them) and against two random SKUs and the most alike by colour."""
+        against all of them) and against three random SKUs."""
         rng = np.random.default_rng(self.seed)
         skus = self.gallery.skus()
-        index = self._ensure_index()
         rows: list[npt.NDArray[np.float64]] = []
         labels: list[int] = []
         if len(skus) < 2:
@@ -257,11 +256,11 @@ class IdentityScorer:
             for query, leave_out in queries:
                 rows.append(self._raw(query, sku, leave_out=leave_out))
                 labels.append(1)
-                colour = self._colour_all(query, index)[:, 0]
-                colour[s] = -1
-                others = {int(np.argmax(colour))}
-                others |= {int(o) for o in rng.choice(len(skus), 3) if o != s}
-                for o in list(others)[:3]:
+                # Random other SKUs, as a switch picks them; the most colour-alike ones
+                # would make colour look weaker than it is on the pairs the lane sees.
+                others = [int(o) for o in rng.choice(len(skus), 4, replace=len(skus) < 5)]
+                others = [o for o in dict.fromkeys(others) if o != s]
+                for o in others[:3]:
                     rows.append(self._raw(query, skus[o]))
                     labels.append(0)
         return np.array(rows), np.array(labels, np.int64)
@@ -269,7 +268,7 @@ class IdentityScorer:
     # -- internals ---------------------------------------------------------------------
 
     def _features(self) -> tuple[str, ...]:
-        return FEATURES if self.gallery.embedder is not None else FEATURES[:3]
+        return FEATURES if self.gallery.embedder is not None else FEATURES[:2]
 
     def _ensure_index(self) -> _Index:
         if self._index is None or self._version_index != self.gallery.version:
@@ -288,15 +287,14 @@ class IdentityScorer:
     _version_index = -1
 
     def _colour_all(self, query: Appearance, index: _Index) -> npt.NDArray[np.float64]:
-        """Per SKU: best and mean-of-best-3 Bhattacharyya coefficients over its references."""
+        """Per SKU: the mean of its best 3 Bhattacharyya coefficients (best alone is noisier:
+        one odd reference photo decides it)."""
         sims = (index.hists @ query.hist_sqrt).astype(np.float64)
-        best = np.maximum.reduceat(sims, index.starts)
-        top3 = np.empty(len(index.skus))
+        out = np.empty(len(index.skus))
         bounds = [*index.starts.tolist(), len(sims)]
         for i in range(len(index.skus)):
-            part = sims[bounds[i] : bounds[i + 1]]
-            top3[i] = np.sort(part)[-3:].mean()
-        return np.stack([best, top3], 1)
+            out[i] = np.sort(sims[bounds[i] : bounds[i + 1]])[-3:].mean()
+        return out
 
     def _orb(self, query: Appearance, refs: Sequence[Appearance]) -> float:
         if len(refs) > self.orb_refs:  # spread over the gallery's photos, not the first few
@@ -306,16 +304,19 @@ class IdentityScorer:
             best = max(best, orb_inliers(query, ref))
             if best >= ORB_SURE:  # the artwork is found; more references add nothing
                 break
-        return float(np.log1p(min(best, ORB_SURE)))
+        return float(np.sqrt(min(best, ORB_SURE)))  # sqrt: keeps 40 vs 80 inliers apart
 
     def _raw(
         self, query: Appearance, sku: str, *, leave_out: int | None = None
     ) -> npt.NDArray[np.float64]:
         refs = self.gallery.references(sku)
         if leave_out is not None:
-            refs = refs[:leave_out] + refs[leave_out + 1 :]
+            # Photos of one SKU are often taken in a burst: the neighbours of the left-out
+            # photo are near-copies of it and would make same-SKU pairs look too easy.
+            gap = LEAVE_OUT_NEIGHBOURS if len(refs) > 2 * LEAVE_OUT_NEIGHBOURS + 2 else 0
+            refs = refs[: max(0, leave_out - gap)] + refs[leave_out + gap + 1 :]
         sims = np.sort(np.array([float(r.hist_sqrt @ query.hist_sqrt) for r in refs]))
-        x = [sims[-1], sims[-3:].mean(), self._orb(query, refs)]
+        x = [sims[-3:].mean(), self._orb(query, refs)]
         if "embed" in self._features():
             embeds = [float(r.embedding @ query.embedding) for r in refs if r.embedding is not None]
             x.append(max(embeds) if embeds and query.embedding is not None else 0.0)
@@ -340,14 +341,44 @@ def roc_auc(pos: npt.NDArray[np.float64], neg: npt.NDArray[np.float64]) -> float
 def fit_calibration(
     x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], *, l2: float = 1e-2
 ) -> Calibration:
-    """Balanced, L2-regularised logistic regression by Newton's method (a few features)."""
+    """Balanced, L2-regularised logistic regression by Newton's method (a few features).
+
+    Every feature is a similarity, so none may count against a match: a feature that comes
+    out with a negative weight (collinear or noise on this gallery) is dropped and the rest
+    refitted."""
     mean = x.mean(0)
     scale = np.where(x.std(0) > 1e-9, x.std(0), 1.0)
     z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
     w_class = np.where(y == 1, 0.5 / max(1, y.sum()), 0.5 / max(1, (1 - y).sum()))
+    active = np.ones(z.shape[1], bool)
+    while True:
+        beta = _newton(z[:, active], y, w_class, l2)
+        full = np.zeros(z.shape[1])
+        full[active] = beta
+        negative = np.flatnonzero(full[:-1] < 0)
+        if len(negative) == 0:
+            break
+        active[negative[np.argmin(full[negative])]] = False
+    logits = z @ full
+    return Calibration(
+        mean=tuple(float(v) for v in mean),
+        scale=tuple(float(v) for v in scale),
+        weights=tuple(float(v) for v in full[:-1]),
+        bias=float(full[-1]),
+        pairs=len(y),
+        auc=roc_auc(logits[y == 1], logits[y == 0]),
+    )
+
+
+def _newton(
+    z: npt.NDArray[np.float64],
+    y: npt.NDArray[np.int64],
+    w_class: npt.NDArray[np.float64],
+    l2: float,
+) -> npt.NDArray[np.float64]:
     beta = np.zeros(z.shape[1])
     reg = np.full(z.shape[1], l2)
-    reg[-1] = 0.0
+    reg[-1] = 0.0  # the bias is not shrunk
     for _ in range(50):
         p = 1.0 / (1.0 + np.exp(-np.clip(z @ beta, -30, 30)))
         grad = z.T @ (w_class * (p - y)) + reg * beta
@@ -356,12 +387,4 @@ def fit_calibration(
         beta -= step
         if np.abs(step).max() < 1e-8:
             break
-    logits = z @ beta
-    return Calibration(
-        mean=tuple(float(v) for v in mean),
-        scale=tuple(float(v) for v in scale),
-        weights=tuple(float(v) for v in beta[:-1]),
-        bias=float(beta[-1]),
-        pairs=len(y),
-        auc=roc_auc(logits[y == 1], logits[y == 0]),
-    )
+    return beta

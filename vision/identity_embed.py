@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import onnx
@@ -21,14 +20,13 @@ from onnx import helper
 
 from kiosk.errors import ModelError
 from models.cards import ModelCardError, card_path_for, load_card
+from models.classify import views
 from vision.types import BGRImage
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "produce-classifier.onnx"
 _PASS_THROUGH = {"Softmax", "LogSoftmax", "Sigmoid", "Identity", "Reshape", "Flatten"}
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def penultimate_output(model: onnx.ModelProto) -> str:
@@ -80,8 +78,9 @@ class OnnxEmbedder:
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = name
         self.size = card.input_size  # (height, width)
-        self.mean = np.array(card.extra.get("mean", _IMAGENET_MEAN), np.float32)
-        self.std = np.array(card.extra.get("std", _IMAGENET_STD), np.float32)
+        norm = card.extra.get("mean"), card.extra.get("std")
+        self.mean = None if norm[0] is None else np.array(norm[0], np.float32)
+        self.std = None if norm[1] is None else np.array(norm[1], np.float32)
         self.name = f"{card.name}@{card.version}"
 
     @classmethod
@@ -93,13 +92,12 @@ class OnnxEmbedder:
         return cls(model_path)
 
     def embed(self, image: BGRImage) -> npt.NDArray[np.float32]:
-        h, w = self.size
-        rgb = cv2.cvtColor(
-            cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB
-        )
-        x = (rgb.astype(np.float32) / 255.0 - self.mean) / self.std
-        batch = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-        (out,) = self.session.run([self.output_name], {self.input_name: batch})
+        # The classifier's own eval transform (models.classify.views): short side to the
+        # input size, centre crop, RGB 0..1; a card may add a mean/std normalisation.
+        batch = views(image, self.size[0])[:1]
+        if self.mean is not None and self.std is not None:
+            batch = (batch - self.mean[None, :, None, None]) / self.std[None, :, None, None]
+        (out,) = self.session.run([self.output_name], {self.input_name: batch.astype(np.float32)})
         vec = np.asarray(out, np.float32).reshape(-1)
         norm = float(np.linalg.norm(vec))
         return vec / norm if norm > 0 else vec

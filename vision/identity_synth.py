@@ -118,8 +118,10 @@ def _pattern(img: BGRImage, pattern: str, colour: tuple, y0: int, y1: int) -> No
                 cv2.rectangle(img, (x, y), (x + 19, min(y1, y + 19)), colour, -1)
 
 
-def render(d: PackageDesign, width: int = 240, height: int = 320) -> BGRImage:
-    """The package's front face, filling the image."""
+def render(
+    d: PackageDesign, width: int = 240, height: int = 320, *, barcode_scale: int = 1
+) -> BGRImage:
+    """The package's front face, filling the image (its EAN-13 printed bottom right)."""
     img = np.full((height, width, 3), d.base, np.uint8)
     band0, band1 = int(height * 0.42), int(height * 0.62)
     _pattern(img, d.pattern, d.accent, 0, band0)
@@ -131,7 +133,9 @@ def render(d: PackageDesign, width: int = 240, height: int = 320) -> BGRImage:
         ink = d.ink if text == d.brand else (255, 255, 255)
         cv2.putText(img, text, ((width - tw) // 2, y), font, scale, ink, 2, cv2.LINE_AA)
     code = np.asarray(
-        zxingcpp.create_barcode(d.gtin13, zxingcpp.BarcodeFormat.EAN13).to_image(scale=1)
+        zxingcpp.create_barcode(d.gtin13, zxingcpp.BarcodeFormat.EAN13).to_image(
+            scale=barcode_scale
+        )
     )
     bh, bw = code.shape[:2]
     x0, y0 = width - bw - 8, height - bh - 8
