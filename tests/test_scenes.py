@@ -304,3 +304,12 @@ def test_render_cli_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     bad = parser.parse_args(["render", "video", str(tmp_path / "x.gif"), "--script", "idle"])
     with pytest.raises(KioskError):
         bad.func(bad)
+
+
+def test_rerender_into_the_same_folder_drops_stale_images(tmp_path: Path) -> None:
+    render_detection_dataset(tmp_path, n_train=4, n_val=1, n_test=0, seed=1, with_photos=False)
+    (tmp_path / "labels" / "train.cache").write_text("stale")
+    render_detection_dataset(tmp_path, n_train=2, n_val=1, n_test=0, seed=1, with_photos=False)
+    assert len(list((tmp_path / "images" / "train").iterdir())) == 2
+    assert len(list((tmp_path / "labels" / "train").iterdir())) == 2
+    assert not (tmp_path / "labels" / "train.cache").exists()

@@ -19,6 +19,9 @@ from models.scenes.packaging import Sprite
 Image = npt.NDArray[np.uint8]
 CLASS_NAMES = ("item", "hand", "bag")
 CLASS_IDS = {name: i for i, name in enumerate(CLASS_NAMES)}
+# A hand is labelled by what shows of it (a hand under a big pack is still a hand), but not a
+# sliver at the frame edge that no detector could call a hand.
+HAND_MIN_PIXELS = 250
 
 
 @dataclass
@@ -189,7 +192,7 @@ class Scene:
             ob = obj.bbox
             obj.bbox = (min(ob[0], b[0]), min(ob[1], b[1]), max(ob[2], b[2]), max(ob[3], b[3]))
 
-    def labels(self, min_visible: float = 0.25, min_side: int = 4) -> list[Label]:
+    def labels(self, min_visible: float = 0.25, min_side: int = 5) -> list[Label]:
         """Tight boxes of each labelled object's visible pixels; hidden objects are dropped."""
         out = []
         for obj in self.objects.values():
@@ -202,7 +205,8 @@ class Scene:
                 continue
             frac = visible / obj.drawn
             need = float(obj.meta.get("min_visible", min_visible))  # type: ignore[arg-type]
-            if frac < need:
+            min_px = int(obj.meta.get("min_pixels", 0))  # type: ignore[call-overload]
+            if frac < need or visible < min_px:
                 continue
             bx, by, bw, bh = cv2.boundingRect(mask)
             if bw < min_side or bh < min_side:

@@ -18,7 +18,16 @@ import numpy.typing as npt
 from models.scenes.background import lighting, render_background
 from models.scenes.bags import render_bag
 from models.scenes.catalog import Product, load_products
-from models.scenes.compose import CLASS_IDS, CLASS_NAMES, Label, Layer, Scene, motion_blur, place
+from models.scenes.compose import (
+    CLASS_IDS,
+    CLASS_NAMES,
+    HAND_MIN_PIXELS,
+    Label,
+    Layer,
+    Scene,
+    motion_blur,
+    place,
+)
 from models.scenes.hands import make_hand
 from models.scenes.layout import Layout, load_layout
 from models.scenes.packaging import Look, Sprite, render_package
@@ -210,7 +219,7 @@ def _held_item(rng: np.random.Generator, kit: Kit, scene: Scene, light) -> None:
             motion_blur(part, blur)
     scene.shadow(hand.arm, tuple(light * 10), 0.3, 15)
     scene.paste(hand.arm, scene.new_object(None))
-    hobj = scene.new_object("hand", min_visible=0.0)
+    hobj = scene.new_object("hand", min_visible=0.0, min_pixels=HAND_MIN_PIXELS)
     scene.shadow(hand.palm, tuple(light * 8), 0.3, 13)
     scene.paste(hand.palm, hobj)
     if item_layer is not None:
@@ -298,8 +307,13 @@ def render_detection_dataset(
     size = (imgsz, round(imgsz * H / W))
     jobs = []
     for split_no, split in enumerate(SPLITS):
-        (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for kind, ext in (("images", "jpg"), ("labels", "txt")):
+            folder = out_dir / kind / split
+            folder.mkdir(parents=True, exist_ok=True)
+            # A re-render into the same folder must not keep images of an earlier, larger one.
+            for stale in folder.glob(f"{split}_*.{ext}"):
+                stale.unlink()
+        (out_dir / "labels" / f"{split}.cache").unlink(missing_ok=True)  # ultralytics' index
         jobs += [
             _Job(out_dir, split, split_no, i, seed, size, with_photos) for i in range(counts[split])
         ]

@@ -25,7 +25,15 @@ from kiosk.files import write_atomically
 from models.scenes.background import Lighting, render_background
 from models.scenes.bags import render_bag
 from models.scenes.catalog import product_by_code
-from models.scenes.compose import CLASS_NAMES, Layer, Scene, SceneObject, motion_blur, place
+from models.scenes.compose import (
+    CLASS_NAMES,
+    HAND_MIN_PIXELS,
+    Layer,
+    Scene,
+    SceneObject,
+    motion_blur,
+    place,
+)
 from models.scenes.dataset import Kit, produce_item
 from models.scenes.hands import HandStyle, make_hand
 from models.scenes.packaging import PLAIN, Look, Sprite, render_package
@@ -474,7 +482,12 @@ class Player:
                 motion_blur(part, plan.blur)
         scene.shadow(hand.arm, tuple(self.light * 10), 0.3, 15)
         scene.paste(hand.arm, scene.new_object(None))
-        hobj = scene.new_object("hand", track=HAND_TRACK + hand_rng_seed[-1], min_visible=0.0)
+        hobj = scene.new_object(
+            "hand",
+            track=HAND_TRACK + hand_rng_seed[-1],
+            min_visible=0.0,
+            min_pixels=HAND_MIN_PIXELS,
+        )
         scene.paste(hand.palm, hobj)
         if held_layer is not None and plan.held is not None:
             t = plan.held
