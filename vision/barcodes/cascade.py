@@ -209,6 +209,7 @@ VERIFY_PASSES: tuple[str, ...] = (
     "zxing+rot-45",
 )
 _WEAK_CHECK = frozenset({"ean13", "ean8", "upca", "upce"})
+TRUST_S = 1.0  # a code confirmed this recently needs no second opinion again
 
 
 def still_reader() -> BarcodeReader:
@@ -255,6 +256,7 @@ class BarcodeReader:
         self._clock = clock
         self._cost_ms: dict[str, float] = {}  # running average per pass
         self.verify = verify
+        self._trust: dict[str, float] = {}  # key -> clock time it was last confirmed
         self._verify_passes = tuple(Pass.parse(v) for v in VERIFY_PASSES)
         # Second opinions come from decoders of their own (zbar may be shared: its only
         # option is how quiet it is), never from a decoder injected for a pass.
@@ -291,7 +293,7 @@ class BarcodeReader:
             for hit in self._run(p, gray, ox, oy):
                 if any(_same(hit, h) for h in hits):
                     continue
-                if self.verify and not self._confirmed(hit, p, gray, ox, oy):
+                if self.verify and not self._trusted(hit, p, gray, ox, oy):
                     self.stats["rejected"] += 1
                     continue
                 hits.append(hit)
@@ -300,6 +302,19 @@ class BarcodeReader:
             old = self._cost_ms.get(p.name)
             self._cost_ms[p.name] = cost if old is None else 0.8 * old + 0.2 * cost
         return hits
+
+    def _trusted(self, hit: BarcodeHit, by: Pass, gray: GrayImage, ox: int, oy: int) -> bool:
+        """Confirmed now, or confirmed in the last ``TRUST_S`` (video: the same code in the
+        next frames costs no second opinion)."""
+        key, now = hit.gtin or hit.text, self._clock()
+        if now - self._trust.get(key, -1e9) < TRUST_S:
+            return True
+        if not self._confirmed(hit, by, gray, ox, oy):
+            return False
+        if len(self._trust) > 64:
+            self._trust = {k: t for k, t in self._trust.items() if now - t < TRUST_S}
+        self._trust[key] = now
+        return True
 
     def _confirmed(self, hit: BarcodeHit, by: Pass, gray: GrayImage, ox: int, oy: int) -> bool:
         """A second opinion on a 1D read, from other passes on a crop around it.
