@@ -117,7 +117,7 @@ class Lighting:
     defocus: float = 0.0  # Gaussian sigma in pixels, 0 = sharp
 
     @classmethod
-    def random(cls, rng: np.random.Generator, W: int, H: int) -> Lighting:
+    def random(cls, rng: np.random.Generator, W: int, H: int, *, defocus: bool = True) -> Lighting:
         # Smooth illumination field: a tilted plane plus a soft spot, at low resolution.
         gy, gx = np.mgrid[0:12, 0:16].astype(np.float32)
         a, b = rng.normal(0, 0.02, 2)
@@ -137,6 +137,7 @@ class Lighting:
         x = np.arange(256, dtype=np.float32) / 255.0
         lut = np.stack([np.clip(255 * (x**gamma) * g, 0, 255) for g in gains], -1)
         blur = float(rng.uniform(0.8, 1.6)) if rng.random() < 0.12 else 0.0  # slightly out of focus
+        blur = blur if defocus else 0.0
         return cls(field, lut.astype(np.uint8).reshape(256, 1, 3), float(rng.uniform(1.0, 6.0)),
                    blur)  # fmt: skip
 

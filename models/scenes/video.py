@@ -214,7 +214,8 @@ class Player:
         self.W, self.H = lay.width, lay.height
         rng = np.random.default_rng([seed, 0xC0FFEE])
         self.background = render_background(rng, lay)
-        self.lighting = Lighting.random(rng, self.W, self.H)
+        # A scenario's camera is in focus: its scans must be readable at the scanner.
+        self.lighting = Lighting.random(rng, self.W, self.H, defocus=False)
         light = rng.normal(0, 1, 2)
         self.light = light / max(float(np.linalg.norm(light)), 1e-6)
         self.bags: list[Thing] = []
