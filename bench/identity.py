@@ -62,7 +62,7 @@ def evaluate(
             continue
         pos.append(s_true)
         neg.append(s_wrong)
-        q = scorer.gallery._appearance(crop)
+        q = scorer.gallery.describe(crop)
         assert q is not None
         raw_pos.append(scorer._raw(q, sku))
         raw_neg.append(scorer._raw(q, wrong))

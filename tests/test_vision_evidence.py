@@ -214,7 +214,9 @@ def test_recent_ring_is_thinned_bounded_and_copies_nothing(tmp_path: Path) -> No
 def test_kept_evidence_goes_to_the_backend_spool_under_the_same_id(tmp_path: Path) -> None:
     spool = SnapshotSpool(tmp_path / "spool")
     ev = store(tmp_path, spool=spool, kiosk_id="lane-01", boot_id="b1")
-    snap = ev.keep(scene(), [Box(100, 60, 220, 180)], reason="ticket_switch", alert_id="a-1")
+    snap = ev.keep(
+        scene(), [Box(100, 60, 220, 180)], reason="ticket_switch", meta={"alert_id": "a-1"}
+    )
     assert spool.pending() == [snap]
     jpeg, meta = spool.load(snap)
     assert jpeg == ev.path(snap).read_bytes()

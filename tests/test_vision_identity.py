@@ -269,3 +269,20 @@ def test_barcode_mask_covers_the_printed_barcode_and_little_else() -> None:
         mask = barcode_mask(cv2.cvtColor(face, cv2.COLOR_BGR2GRAY))
         assert mask[bars].mean() > 0.8
         assert mask[~bars].mean() < 0.15
+
+
+def test_calibration_is_fitted_once_and_retried_while_the_gallery_is_too_small() -> None:
+    rng = np.random.default_rng(8)
+    g = ReferenceGallery()
+    g.add("only", [camera_view(render(design(0)), rng, occlude=0)])
+    s = IdentityScorer(g)
+    assert s.calibration is DEFAULT_CALIBRATION  # one SKU: nothing to tell apart
+    for i in range(1, 6):
+        g.add(f"sku-{i}", [camera_view(render(design(i)), rng, occlude=0) for _ in range(3)])
+    fitted = s.calibration
+    assert fitted.pairs > 0
+    g.add("late", [camera_view(render(design(9)), rng, occlude=0)])
+    assert s.calibration is fitted  # adding a SKU mid-shift does not stall on a refit
+    assert s.calibrate() is s.calibration and s.calibration is not fitted
+    fixed = IdentityScorer(g, calibration=DEFAULT_CALIBRATION)
+    assert fixed.calibration is DEFAULT_CALIBRATION

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,12 +155,12 @@ class EvidenceStore:
         *,
         crop: Box | None = None,
         reason: str = "",
-        **meta: str,
+        meta: Mapping[str, str] | None = None,
     ) -> str:
         """Save ``frame`` (or the ``crop`` region of it) as a JPEG with ``boxes`` outlined;
         returns its snap id. ``meta`` (e.g. alert_id, session_id) goes to the spool."""
         jpeg = self._encode(frame, boxes, crop, reason)
-        snap_id = self._publish(jpeg, frame, meta) or uuid.uuid4().hex
+        snap_id = self._publish(jpeg, frame, dict(meta or {})) or uuid.uuid4().hex
         try:
             write_atomically(self.dir / f"{snap_id}.jpg", jpeg)
         except OSError as err:
@@ -227,10 +227,19 @@ class EvidenceStore:
         with self._lock:
             return list(self._recent)
 
-    def keep_recent(self, ts_from: int, ts_to: int, *, reason: str = "", **meta: str) -> list[str]:
+    def keep_recent(
+        self,
+        ts_from: int,
+        ts_to: int,
+        *,
+        reason: str = "",
+        meta: Mapping[str, str] | None = None,
+    ) -> list[str]:
         """Save the ring's frames with ``ts_from <= ts_ms <= ts_to``; their snap ids, in order."""
-        frames = [f for f in self.recent() if ts_from <= f.ts_ms <= ts_to]
-        return [self.keep(f, reason=reason, **meta) for f in sorted(frames, key=lambda f: f.ts_ms)]
+        frames = sorted(
+            (f for f in self.recent() if ts_from <= f.ts_ms <= ts_to), key=lambda f: f.ts_ms
+        )
+        return [self.keep(f, reason=reason, meta=meta) for f in frames]
 
     # -- internals ---------------------------------------------------------------------
 

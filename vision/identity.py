@@ -110,20 +110,21 @@ class ReferenceGallery:
             raise ValueError("sku must be a non-empty string")
         added = self._refs.setdefault(sku, [])
         for image in images:
-            app = self._appearance(image)
+            app = self.describe(image)
             if app is None:
                 logger.warning("a reference image of %s is unusable (tiny or blank); skipped", sku)
                 continue
             added.append(app)
             if sku not in self._probes:
-                probe = self._appearance(camera_view(np.asarray(image), self._rng))
+                probe = self.describe(camera_view(np.asarray(image), self._rng))
                 if probe is not None:
                     self._probes[sku] = probe
         if not added:
             del self._refs[sku]
         self.version += 1
 
-    def _appearance(self, image: BGRImage) -> Appearance | None:
+    def describe(self, image: BGRImage) -> Appearance | None:
+        """The features of one image as this gallery computes them (None: unusable)."""
         app = appearance(image)
         if app is None or self.embedder is None:
             return app
@@ -176,7 +177,8 @@ class IdentityScorer:
         self._fixed = calibration
         self._calibration: Calibration | None = calibration
         self._index: _Index | None = None
-        self._version = -1
+        self._version = -1  # gallery version the calibration was fitted on
+        self._version_index = -1  # ... and the reference index built from
 
     # -- public API --------------------------------------------------------------------
 
@@ -184,7 +186,7 @@ class IdentityScorer:
         """0 unlike .. 1 alike; None when the SKU has no references or the crop is unusable."""
         if not self.gallery.references(sku):
             return None
-        query = self.gallery._appearance(crop)
+        query = self.gallery.describe(crop)
         if query is None:
             return None
         x = self._raw(query, sku)
@@ -192,7 +194,7 @@ class IdentityScorer:
 
     def rank(self, crop: BGRImage, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` most alike SKUs, best first; empty for an unusable crop."""
-        query = self.gallery._appearance(crop)
+        query = self.gallery.describe(crop)
         index = self._ensure_index()
         if query is None or not index.skus:
             return []
@@ -200,8 +202,7 @@ class IdentityScorer:
         colour = self._colour_all(query, index)
         x = np.zeros((len(index.skus), len(cal.weights)))
         x[:, 0] = colour
-        use_embed = len(cal.weights) > 2 and query.embedding is not None
-        if use_embed and index.embeds is not None:
+        if len(cal.weights) > 2 and query.embedding is not None and index.embeds is not None:
             sims = index.embeds @ query.embedding
             x[:, 2] = np.maximum.reduceat(sims, index.starts)
         first = cal.probability(x)
@@ -214,21 +215,29 @@ class IdentityScorer:
 
     @property
     def calibration(self) -> Calibration:
+        """The score map in use. Fitted on first use (seconds on a big gallery, so call
+        ``calibrate()`` at start-up, not on the first scanned item) and kept while SKUs are
+        added; ``calibrate()`` refits. A gallery too small to fit is retried once it changes."""
+        if self._fixed is not None:
+            return self._fixed
         if self._calibration is None or (
-            self._fixed is None and self._version != self.gallery.version
+            self._calibration.pairs == 0 and self._version != self.gallery.version
         ):
-            self._calibration = self._fixed or self.calibrate()
+            self.calibrate()
+        assert self._calibration is not None
         return self._calibration
 
     def calibrate(self) -> Calibration:
-        """Fit the score map on the gallery's own pairs; the default when it has too few."""
+        """Fit the score map on the gallery's own pairs (the default when it has too few)."""
         self._version = self.gallery.version
         x, y = self.calibration_pairs()
         if y.sum() < 8 or (1 - y).sum() < 8:
             logger.info("gallery too small to calibrate identity scores; using the default")
-            return DEFAULT_CALIBRATION
-        cal = fit_calibration(x, y)
-        logger.info("identity calibration: %d pairs, AUC %.3f", cal.pairs, cal.auc or 0.0)
+            cal = DEFAULT_CALIBRATION
+        else:
+            cal = fit_calibration(x, y)
+            logger.info("identity calibration: %d pairs, AUC %.3f", cal.pairs, cal.auc or 0.0)
+        self._calibration = cal
         return cal
 
     def calibration_pairs(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
@@ -284,8 +293,6 @@ class IdentityScorer:
             self._version_index = self.gallery.version
         return self._index
 
-    _version_index = -1
-
     def _colour_all(self, query: Appearance, index: _Index) -> npt.NDArray[np.float64]:
         """Per SKU: the mean of its best 3 Bhattacharyya coefficients (best alone is noisier:
         one odd reference photo decides it)."""
@@ -318,8 +325,11 @@ class IdentityScorer:
         sims = np.sort(np.array([float(r.hist_sqrt @ query.hist_sqrt) for r in refs]))
         x = [sims[-3:].mean(), self._orb(query, refs)]
         if "embed" in self._features():
-            embeds = [float(r.embedding @ query.embedding) for r in refs if r.embedding is not None]
-            x.append(max(embeds) if embeds and query.embedding is not None else 0.0)
+            q = query.embedding
+            embeds = [
+                float(r.embedding @ q) for r in refs if r.embedding is not None and q is not None
+            ]
+            x.append(max(embeds, default=0.0))
         return np.array(x)
 
 

@@ -79,7 +79,9 @@ def variant(base: PackageDesign, seed: int) -> PackageDesign:
     )
 
 
-def _logo(img: BGRImage, shape: str, centre: tuple[int, int], r: int, colour: tuple) -> None:
+def _logo(
+    img: BGRImage, shape: str, centre: tuple[int, int], r: int, colour: tuple[int, int, int]
+) -> None:
     cx, cy = centre
     if shape == "circle":
         cv2.circle(img, centre, r, colour, -1, cv2.LINE_AA)
@@ -98,7 +100,7 @@ def _logo(img: BGRImage, shape: str, centre: tuple[int, int], r: int, colour: tu
     cv2.fillPoly(img, [pts.astype(np.int32)], colour, cv2.LINE_AA)
 
 
-def _pattern(img: BGRImage, pattern: str, colour: tuple, y0: int, y1: int) -> None:
+def _pattern(img: BGRImage, pattern: str, colour: tuple[int, int, int], y0: int, y1: int) -> None:
     w = img.shape[1]
     if pattern == "stripes":
         for x in range(-w, w, 28):
