@@ -49,7 +49,10 @@ def _validate(raw: RawCode, box: Box | None, decoder: str) -> BarcodeHit | None:
             raise BarcodeError(f"{sym} with {len(text)} characters")
         gtin = normalize_gtin(text, sym)
         if sym == "ean13" and gtin.startswith("00"):
-            sym = "upca"  # zbar and zxing report UPC-A as EAN-13 with a leading 0
+            # zbar and zxing report UPC-A as EAN-13 with a leading 0: give the 12 digits.
+            sym, text = "upca", text[1:]
+        elif sym == "upca" and len(text) == 13:
+            text = text[1:]
         return BarcodeHit(text, sym, gtin, box, decoder)
     if sym == "code128" and not raw.gs1 and (GS in text or _looks_gs1(text)):
         try:
