@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2
 import numpy as np
 
+from models.baseline import HistogramKNN
 from vision.identity import IdentityScorer, ReferenceGallery, roc_auc
 from vision.identity_synth import camera_view, design, render, variant
 
@@ -41,6 +42,7 @@ def evaluate(
     queries: list[tuple[np.ndarray, str]],
     rng: np.random.Generator,
     lookalike: dict[str, str] | None = None,
+    baseline: HistogramKNN | None = None,
 ) -> None:
     skus = scorer.gallery.skus()
     t0 = time.perf_counter()
@@ -103,6 +105,21 @@ def evaluate(
         f"ms per score() median {statistics.median(score_ms):.1f}, "
         f"per rank() median {statistics.median(rank_ms):.1f}"
     )
+    if baseline is not None:
+        b1 = b5 = 0
+        b_ms = []
+        for crop, sku in queries:
+            t = time.perf_counter()
+            ranked = [s for s, _ in baseline.rank(crop, 5)]
+            b_ms.append((time.perf_counter() - t) * 1000)
+            b1 += ranked[0] == sku
+            b5 += sku in ranked
+        nq = len(queries)
+        print(
+            f"baseline models.baseline.HistogramKNN (same references): top-1 {b1 / nq:.3f}, "
+            f"top-5 {b5 / nq:.3f}, ms per rank {statistics.median(b_ms):.1f}; "
+            f"rank() top-1 / baseline {top1 / max(1, n) / max(b1 / nq, 1e-9):.2f}x"
+        )
 
 
 def synthetic(n_skus: int, rng: np.random.Generator) -> None:
@@ -116,11 +133,16 @@ def synthetic(n_skus: int, rng: np.random.Generator) -> None:
         lookalike[sibling] = f"pkg-{i:03d}"
     faces = {sku: render(d) for sku, d in designs.items()}
     t0 = time.perf_counter()
+    ref_images, ref_labels = [], []
     for sku, face in faces.items():
-        gallery.add(sku, [camera_view(face, rng, occlude=0.0) for _ in range(3)])
+        views = [camera_view(face, rng, occlude=0.0) for _ in range(3)]
+        gallery.add(sku, views)
+        ref_images += views
+        ref_labels += [sku] * len(views)
     print(f"\nsynthetic gallery built in {time.perf_counter() - t0:.1f} s")
     queries = [(camera_view(face, rng), sku) for sku, face in faces.items() for _ in range(3)]
-    evaluate("synthetic packages", IdentityScorer(gallery), queries, rng, lookalike)
+    baseline = HistogramKNN.fit(ref_images, ref_labels)
+    evaluate("synthetic packages", IdentityScorer(gallery), queries, rng, lookalike, baseline)
 
 
 def grocery(max_refs: int, max_queries: int, rng: np.random.Generator) -> None:
@@ -144,18 +166,22 @@ def grocery(max_refs: int, max_queries: int, rng: np.random.Generator) -> None:
     train, val = listing("train.txt"), listing("val.txt")
     gallery = ReferenceGallery()
     t0 = time.perf_counter()
+    ref_images, ref_labels = [], []
     for sku in sorted(names.values()):
         paths = [iconic[sku]] if (GROCERY / iconic[sku]).is_file() else []
         picks = train.get(sku, [])
         paths += [picks[int(i)] for i in np.linspace(0, len(picks) - 1, min(len(picks), max_refs))]
         images = [im for im in (cv2.imread(str(GROCERY / p)) for p in paths) if im is not None]
         gallery.add(sku, images)
+        ref_images += images
+        ref_labels += [sku] * len(images)
     print(f"\ngrocery gallery: {len(gallery)} SKUs, <= {max_refs}+1 refs each, "
           f"built in {time.perf_counter() - t0:.1f} s")  # fmt: skip
     queries = [(GROCERY / p, sku) for sku, ps in val.items() for p in ps]
     order = rng.permutation(len(queries))[:max_queries]
     loaded = [(cv2.imread(str(queries[i][0])), queries[i][1]) for i in order]
-    evaluate("grocery photos", IdentityScorer(gallery), loaded, rng)
+    baseline = HistogramKNN.fit(ref_images, ref_labels)
+    evaluate("grocery photos", IdentityScorer(gallery), loaded, rng, baseline=baseline)
 
 
 def main() -> None:
