@@ -50,7 +50,8 @@ def test_json_lines_with_paths_echoed_exactly(
     sub = tmp_path / "sub"
     sub.mkdir()
     odd = f".//sub/..{os.sep}one.png"
-    args = [odd, str(images["two"]), "blank.png", "broken.png", "missing.png", "one.png"]
+    (tmp_path / "Müsli 1 €.png").write_bytes(images["one"].read_bytes())
+    args = [odd, str(images["two"]), "blank.png", "broken.png", "missing.png", "Müsli 1 €.png"]
     status = main(["decode", "--json", *args])
     out = _lines(capsys.readouterr().out)
     assert status == 1

@@ -79,6 +79,15 @@ def _human(result: dict[str, Any]) -> str:
     return f"{result['path']}: " + "; ".join(parts)
 
 
+def _emit(line: str, result: dict[str, Any]) -> None:
+    try:
+        print(line, flush=True)
+    except UnicodeEncodeError:
+        # A file name that is not valid in the terminal's encoding (undecodable bytes
+        # arrive as surrogates): JSON's \u escapes still carry it.
+        print(json.dumps(result, ensure_ascii=True), flush=True)
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     reader = still_reader()
     status = 0
@@ -86,8 +95,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
         result = decode_file(reader, path, args.debug)
         if "error" in result:
             status = UNREADABLE
-        line = json.dumps(result, ensure_ascii=False) if args.json else _human(result)
-        print(line, flush=True)
+        _emit(json.dumps(result, ensure_ascii=False) if args.json else _human(result), result)
     if status:
         print("sco decode: some files could not be read", file=sys.stderr)
     return status
