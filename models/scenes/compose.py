@@ -124,6 +124,19 @@ def motion_blur(layer: Layer, blur: tuple[float, float], taps: int = 9) -> None:
     layer.y0 -= p
 
 
+def frame_mask(layer: Layer, W: int, H: int) -> npt.NDArray[np.uint8]:
+    """A W x H mask holding a placed layer's alpha (e.g. where bagged items may show)."""
+    mask = np.zeros((H, W), np.uint8)
+    h, w = layer.alpha.shape
+    fx0, fy0 = max(layer.x0, 0), max(layer.y0, 0)
+    fx1, fy1 = min(layer.x0 + w, W), min(layer.y0 + h, H)
+    if fx1 > fx0 and fy1 > fy0:
+        mask[fy0:fy1, fx0:fx1] = layer.alpha[
+            fy0 - layer.y0 : fy1 - layer.y0, fx0 - layer.x0 : fx1 - layer.x0
+        ]
+    return mask
+
+
 class Scene:
     """A frame being composed: the image, the id map and what each id is."""
 

@@ -25,6 +25,7 @@ from models.scenes.compose import (
     Label,
     Layer,
     Scene,
+    frame_mask,
     motion_blur,
     place,
 )
@@ -154,7 +155,7 @@ def render_scene(rng: np.random.Generator, kit: Kit) -> tuple[Image, list[Label]
         scene.shadow(layer, tuple(light * 6), 0.35, 11)
         scene.paste(layer, scene.new_object("bag"))
         opening = place(Sprite(bag.sprite.bgr, bag.opening), centre, angle)
-        clip = scene_clip(opening, W, H)
+        clip = frame_mask(opening, W, H)
         for _ in range(int(rng.choice([0, 0, 1, 2]))):
             item = random_item(rng, kit, rng.uniform(0.8, 1.0))
             oh, ow = opening.alpha.shape
@@ -180,19 +181,6 @@ def render_scene(rng: np.random.Generator, kit: Kit) -> tuple[Image, list[Label]
     for _ in range(n_hands):
         _held_item(rng, kit, scene, light)
     return lighting(scene.image, rng), scene.labels()
-
-
-def scene_clip(opening: Layer, W: int, H: int) -> npt.NDArray[np.uint8]:
-    """A frame-sized mask of a placed layer's alpha (where bagged items may show)."""
-    clip = np.zeros((H, W), np.uint8)
-    h, w = opening.alpha.shape
-    fx0, fy0 = max(opening.x0, 0), max(opening.y0, 0)
-    fx1, fy1 = min(opening.x0 + w, W), min(opening.y0 + h, H)
-    if fx1 > fx0 and fy1 > fy0:
-        clip[fy0:fy1, fx0:fx1] = opening.alpha[
-            fy0 - opening.y0 : fy1 - opening.y0, fx0 - opening.x0 : fx1 - opening.x0
-        ]
-    return clip
 
 
 def _held_item(rng: np.random.Generator, kit: Kit, scene: Scene, light) -> None:
