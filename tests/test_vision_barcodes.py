@@ -18,6 +18,7 @@ from tests.barcode_render import (
     with_check,
 )
 from vision.barcodes import (
+    BarcodeDecoder,
     BarcodeReader,
     OpenCVDecoder,
     RawCode,
@@ -305,3 +306,17 @@ def test_cascade_reads_at_least_each_single_decoder_on_a_degraded_set() -> None:
     assert read["ours"] >= best, read
     # Rotation and low resolution alone cost the single decoders far more than 10% of the set.
     assert read["ours"] >= best + len(scenes) // 10, read
+
+
+def test_every_adapter_fits_the_port_and_reads_an_ean13() -> None:
+    # OpenCV's localiser wants a plain surround: a code on a light 720p card.
+    frame = np.full((720, 1280), 200, np.uint8)
+    code = render(Code("ean13", "5901234123457", None), 2)
+    frame[100 : 100 + code.shape[0], 200 : 200 + code.shape[1]] = code
+    for decoder in (ZxingDecoder(), ZbarDecoder(), OpenCVDecoder()):
+        assert isinstance(decoder, BarcodeDecoder)
+        raws = decoder.decode(frame)
+        assert [(r.text[-13:], r.symbology, r.decoder) for r in raws] == [
+            ("5901234123457", "ean13", decoder.name)
+        ]
+        assert raws[0].points, decoder.name

@@ -38,6 +38,11 @@ _MAX_UPSCALED_SIDE = 2600  # past this an upscale pass costs more than a frame i
 # Image transforms
 
 
+def _u8(image: object) -> GrayImage:
+    """OpenCV's results typed as what they are here: uint8 grey images."""
+    return image  # type: ignore[return-value]
+
+
 def _rotate(angle: float) -> Transform:
     def run(gray: GrayImage) -> tuple[GrayImage, Affine | None]:
         h, w = gray.shape
@@ -49,7 +54,7 @@ def _rotate(angle: float) -> Transform:
         # Fill with the median so the new corners add no strong edges for the decoders.
         fill = int(np.median(gray[:: max(1, h // 64), :: max(1, w // 64)]))
         out = cv2.warpAffine(gray, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=fill)
-        return out, cv2.invertAffineTransform(m)
+        return _u8(out), np.asarray(cv2.invertAffineTransform(m), np.float64)
 
     return run
 
@@ -63,7 +68,7 @@ def _scale(factor: float) -> Transform:
             if factor_ <= 1.2:
                 return None
         interp = cv2.INTER_CUBIC if factor_ > 1 else cv2.INTER_AREA
-        out = cv2.resize(gray, None, fx=factor_, fy=factor_, interpolation=interp)
+        out = _u8(cv2.resize(gray, None, fx=factor_, fy=factor_, interpolation=interp))
         sx, sy = w / out.shape[1], h / out.shape[0]
         return out, np.array([[sx, 0, 0], [0, sy, 0]], np.float64)
 
@@ -82,21 +87,21 @@ def _fit(max_side: int) -> Transform:
 
 def _sharpen(gray: GrayImage) -> tuple[GrayImage, Affine | None]:
     blur = cv2.GaussianBlur(gray, (0, 0), 1.5)
-    return cv2.addWeighted(gray, 2.0, blur, -1.0, 0), None
+    return _u8(cv2.addWeighted(gray, 2.0, blur, -1.0, 0)), None
 
 
 def _otsu(gray: GrayImage) -> tuple[GrayImage, Affine | None]:
     _, out = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    return out, None
+    return _u8(out), None
 
 
 def _adaptive(gray: GrayImage) -> tuple[GrayImage, Affine | None]:
     out = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 31, 5)
-    return out, None
+    return _u8(out), None
 
 
 def _clahe(gray: GrayImage) -> tuple[GrayImage, Affine | None]:
-    return cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(gray), None
+    return _u8(cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(gray)), None
 
 
 def _stretch(gray: GrayImage) -> tuple[GrayImage, Affine | None]:
@@ -230,8 +235,8 @@ class BarcodeReader:
 
     Each 1D read is checked by a second opinion on a crop around it (``verify``; see
     ``VERIFY_PASSES``), so one decoder's misread does not become a sale. Every hit is
-    validated (``normalise.validate``); duplicates across
-    passes and decoders (same GTIN or text, overlapping place) are merged, first pass wins.
+    validated (``normalise.validate``); duplicates across passes and decoders (same GTIN or
+    text, overlapping place) are merged, first pass wins.
     """
 
     def __init__(

@@ -7,19 +7,16 @@ whether a read is valid (``normalise``) or which decoder runs when (``cascade``)
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-
-logger = logging.getLogger("vision.barcodes")
 
 GrayImage = npt.NDArray[np.uint8]  # H x W, one channel
 Points = tuple[tuple[float, float], ...]  # polygon corners, pixels of the image decoded
@@ -48,7 +45,7 @@ def as_gray(image: npt.NDArray[np.uint8]) -> GrayImage:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         raise ValueError("an image must be a uint8 numpy array")
     if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # type: ignore[return-value]
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim != 2:
@@ -111,7 +108,7 @@ class ZxingDecoder:
             "fixed": zxingcpp.Binarizer.FixedThreshold,
             "bool": zxingcpp.Binarizer.BoolCast,
         }
-        self._kwargs = {
+        self._kwargs: dict[str, Any] = {
             "formats": self._formats,
             "try_rotate": try_rotate,
             "try_downscale": try_downscale,
@@ -185,7 +182,7 @@ class ZbarDecoder:
         """``quiet`` silences zbar's stderr assertion lines by pointing fd 2 at /dev/null while
         it runs: right for a command-line tool, wrong in a threaded service (it would hide the
         other threads' stderr for those milliseconds), hence off by default."""
-        from pyzbar import pyzbar
+        from pyzbar import pyzbar  # type: ignore[import-untyped]
 
         self._pz = pyzbar
         s = pyzbar.ZBarSymbol
@@ -254,19 +251,14 @@ class OpenCVDecoder:
         ok, texts, types, corners = self._det.detectAndDecodeWithType(gray)
         if not ok:
             return []
-        # detectAndDecodeWithType gives no corners per code in some builds: ask for them.
-        if corners is None or len(corners) != len(texts):
-            ok2, _, corners = self._det.detectMulti(gray)
-            if not ok2 or corners is None or len(corners) != len(texts):
-                corners = [None] * len(texts)
+        # Corners may be missing or not one set per code: then the hits have no box.
+        per_code: list[Any] = list(corners) if corners is not None else []
+        if len(per_code) != len(texts):
+            per_code = [None] * len(texts)
         out = []
-        for text, kind, pts in zip(texts, types, corners, strict=True):
+        for text, kind, pts in zip(texts, types, per_code, strict=True):
             if not text:
                 continue
             points: Points = () if pts is None else tuple((float(x), float(y)) for x, y in pts)
             out.append(RawCode(text, self._NAMES.get(kind, kind.lower()), points, self.name))
         return out
-
-
-def default_decoders() -> Sequence[BarcodeDecoder]:
-    return (ZxingDecoder(), ZbarDecoder())
