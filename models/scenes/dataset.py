@@ -145,10 +145,12 @@ def render_scene(rng: np.random.Generator, kit: Kit) -> tuple[Image, list[Label]
     scene = Scene(render_background(rng, lay))
     light = rng.normal(0, 1, 2)
     light = light / max(float(np.linalg.norm(light)), 1e-6)
+    # Camera height and lens differ between lanes: everything on the counter scales together.
+    zoom = float(rng.uniform(0.7, 1.15))
     bag_rect = lay.rect("bagging")
     scan_rect = lay.rect("scan")
     for _ in range(int(rng.choice([0, 1, 1, 2]))):
-        bag = render_bag(rng, rng.uniform(0.8, 1.15))
+        bag = render_bag(rng, zoom * rng.uniform(0.8, 1.15))
         centre = _in_rect(rng, bag_rect, 0.25)
         angle = float(rng.uniform(-30, 30))
         layer = place(bag.sprite, centre, angle)
@@ -157,7 +159,7 @@ def render_scene(rng: np.random.Generator, kit: Kit) -> tuple[Image, list[Label]
         opening = place(Sprite(bag.sprite.bgr, bag.opening), centre, angle)
         clip = frame_mask(opening, W, H)
         for _ in range(int(rng.choice([0, 0, 1, 2]))):
-            item = random_item(rng, kit, rng.uniform(0.8, 1.0))
+            item = random_item(rng, kit, zoom * rng.uniform(0.8, 1.0))
             oh, ow = opening.alpha.shape
             ox, oy = opening.x0 + ow / 2, opening.y0 + oh / 2
             il = place(
@@ -165,7 +167,7 @@ def render_scene(rng: np.random.Generator, kit: Kit) -> tuple[Image, list[Label]
             )
             scene.paste(il, scene.new_object("item"), clip=clip, gain=0.65)
     for _ in range(int(rng.choice([0, 1, 1, 2, 3]))):
-        item = random_item(rng, kit, rng.uniform(0.85, 1.1))
+        item = random_item(rng, kit, zoom * rng.uniform(0.85, 1.1))
         r = rng.random()
         rect = scan_rect if r < 0.45 else bag_rect if r < 0.85 else (0, 0, W, H)
         if r < 0.2 and "produce_scale" in lay.zones:
@@ -179,11 +181,11 @@ def render_scene(rng: np.random.Generator, kit: Kit) -> tuple[Image, list[Label]
         scene.paste(layer, scene.new_object(None))
     n_hands = int(rng.choice([0, 1, 1, 1, 1, 2, 2]))
     for _ in range(n_hands):
-        _held_item(rng, kit, scene, light)
+        _held_item(rng, kit, scene, light, zoom)
     return lighting(scene.image, rng), scene.labels()
 
 
-def _held_item(rng: np.random.Generator, kit: Kit, scene: Scene, light) -> None:
+def _held_item(rng: np.random.Generator, kit: Kit, scene: Scene, light, zoom: float) -> None:
     lay = kit.layout
     W, H = lay.width, lay.height
     r = rng.random()
@@ -195,13 +197,13 @@ def _held_item(rng: np.random.Generator, kit: Kit, scene: Scene, light) -> None:
     holding = rng.random() < 0.8
     item_layer = None
     if holding:
-        lift = float(rng.uniform(1.0, 1.8))
+        lift = zoom * float(rng.uniform(1.0, 1.8))
         item = random_item(rng, kit, lift)
         item_layer = place(item, grip, float(rng.uniform(0, 360)), 1.0, blur)
         if rng.random() < 0.3:
             add_glare(item_layer, rng, float(rng.uniform(0.3, 0.9)))
     corners = item_layer.corners if item_layer is not None else None
-    hand = make_hand(rng, (W, H), grip, item_corners=corners)
+    hand = make_hand(rng, (W, H), grip, item_corners=corners, scale=zoom)
     for part in (hand.arm, hand.palm, hand.fingers):
         if part is not None and speed >= 1.5:
             motion_blur(part, blur)
