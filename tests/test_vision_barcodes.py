@@ -11,8 +11,10 @@ import pytest
 from tests.barcode_render import (
     RETAIL,
     Code,
+    background,
     compose,
     degraded_set,
+    paste,
     random_code,
     render,
     with_check,
@@ -320,3 +322,14 @@ def test_every_adapter_fits_the_port_and_reads_an_ean13() -> None:
             ("5901234123457", "ean13", decoder.name)
         ]
         assert raws[0].points, decoder.name
+
+
+def test_exhaustive_merges_codes_that_need_different_passes() -> None:
+    rng = random.Random(12)
+    frame = background(rng, (1280, 600))
+    paste(frame, render(Code("ean13", "5901234123457", None), 3), (300, 300), 0)
+    paste(frame, render(Code("code128", "SCO-4711-ABC", None), 3), (900, 300), 45)
+    first_hit_wins = BarcodeReader().decode(frame)
+    assert [h.text for h in first_hit_wins] == ["5901234123457"]
+    both = BarcodeReader(exhaustive=True).decode(frame)
+    assert sorted(h.text for h in both) == ["5901234123457", "SCO-4711-ABC"]
