@@ -80,9 +80,8 @@ def random_item(rng: np.random.Generator, kit: Kit, scale: float) -> Sprite:
     if lib is not None and r < 0.18:
         cut = lib.cutouts[int(rng.integers(len(lib.cutouts)))]
         return cutout_sprite(cut, rng, rng.uniform(90, 190) * scale)
-    if lib is not None and r < 0.24 and lib.textures:
-        keys = sorted(lib.textures)
-        tex = lib.textures[keys[int(rng.integers(len(keys)))]]
+    if lib is not None and r < 0.24 and lib.produce:
+        tex = lib.textures[lib.produce[int(rng.integers(len(lib.produce)))]]
         return produce_bag_sprite(tex[int(rng.integers(len(tex)))], rng, 150 * scale)
     product = kit.products[int(rng.integers(len(kit.products)))]
     if product.is_produce or (not product.gtins and not product.store_code):

@@ -52,6 +52,7 @@ class Cutout:
 class PhotoLibrary:
     cutouts: tuple[Cutout, ...]
     textures: dict[str, tuple[npt.NDArray[np.uint8], ...]]  # fine class -> square crops
+    produce: tuple[str, ...] = ()  # the texture classes that are fruit or vegetables
 
     def cutout_for(self, name: str) -> Cutout | None:
         for c in self.cutouts:
@@ -96,8 +97,11 @@ def _load(root: str) -> PhotoLibrary | None:
         bgr, a = _crop(img, alpha)
         cutouts.append(Cutout(path.name.removesuffix("_Iconic.jpg"), group, bgr, a))
     textures: dict[str, tuple[npt.NDArray[np.uint8], ...]] = {}
+    produce: list[str] = []
     train = base / "train"
     for folder in sorted(p for p in train.rglob("*") if p.is_dir()):
+        if folder.relative_to(train).parts[0] in ("Fruit", "Vegetables"):
+            produce.append(folder.name)
         files = sorted(folder.glob("*.jpg"))[:TEXTURES_PER_CLASS]
         crops = []
         for f in files:
@@ -114,7 +118,7 @@ def _load(root: str) -> PhotoLibrary | None:
             textures[folder.name] = tuple(crops)
     if not cutouts:
         return None
-    return PhotoLibrary(tuple(cutouts), textures)
+    return PhotoLibrary(tuple(cutouts), textures, tuple(p for p in produce if p in textures))
 
 
 def photo_library(enabled: bool = True) -> PhotoLibrary | None:
@@ -142,14 +146,30 @@ def cutout_sprite(cut: Cutout, rng: np.random.Generator, size: float) -> Sprite:
 def produce_bag_sprite(
     texture: npt.NDArray[np.uint8], rng: np.random.Generator, size: float
 ) -> Sprite:
-    """Loose produce in a clear bag: the photo texture inside a crumpled translucent film."""
-    w = max(8, round(size * rng.uniform(0.75, 1.0)))
-    h = max(8, round(size))
+    """Loose produce in a clear bag: the photo texture inside a lumpy translucent film, with
+    creases, shine and the twisted neck at the top."""
+    w = max(12, round(size * rng.uniform(0.75, 1.0)))
+    h = max(12, round(size))
+    neck = max(4, h // 6)
     tex = cv2.resize(texture, (w, h), interpolation=cv2.INTER_AREA)
     alpha = np.zeros((h, w), np.uint8)
-    cv2.ellipse(alpha, (w // 2, h // 2), (w // 2 - 1, h // 2 - 1), 0, 0, 360, 255, -1, cv2.LINE_AA)
-    cv2.rectangle(alpha, (w // 2 - w // 8, 0), (w // 2 + w // 8, h // 3), 255, -1)  # knot
-    film = cv2.resize(rng.random((4, 4), np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    haze = 0.25 + 0.3 * film
+    # A lumpy body: overlapping ellipses where the produce pushes the film out.
+    for _ in range(int(rng.integers(4, 8))):
+        ax = (int(rng.uniform(0.2, 0.35) * w), int(rng.uniform(0.18, 0.3) * h))
+        r = max(ax)  # keep the lump inside the sprite whatever its angle
+        c = (int(rng.uniform(min(r, w / 2), max(w - r, w / 2))),
+             int(rng.uniform(min(2 * neck + r, h / 2), max(h - r, h / 2))))  # fmt: skip
+        cv2.ellipse(alpha, c, ax, float(rng.uniform(0, 180)), 0, 360, 255, -1, cv2.LINE_AA)
+    top = np.array([[w * 0.42, 0], [w * 0.58, 0], [w * 0.7, neck * 2], [w * 0.3, neck * 2]])
+    cv2.fillConvexPoly(alpha, top.astype(np.int32), 255, cv2.LINE_AA)
+    film = cv2.resize(rng.random((5, 4), np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    haze = 0.2 + 0.3 * film
+    haze[: neck * 2] = 0.75  # the gathered neck is mostly film
     bgr = tex.astype(np.float32) * (1 - haze[..., None]) + 235 * haze[..., None]
+    for _ in range(int(rng.integers(2, 5))):  # creases and shine on the film
+        p0 = (int(rng.uniform(0, w)), int(rng.uniform(neck, h)))
+        p1 = (int(p0[0] + rng.normal(0, w / 4)), int(p0[1] + rng.normal(0, h / 4)))
+        cv2.line(bgr, p0, p1, (250, 250, 250), int(rng.integers(1, 4)), cv2.LINE_AA)
+    tie = tuple(int(v) for v in rng.integers(0, 256, 3))
+    cv2.rectangle(bgr, (int(w * 0.4), neck), (int(w * 0.6), neck + max(2, neck // 2)), tie, -1)
     return Sprite(np.clip(bgr, 0, 255).astype(np.uint8), alpha, None, None)
