@@ -66,7 +66,7 @@ def place(
     h, w = sprite.alpha.shape
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
     corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], np.float64) @ m.T
-    pad = 1
+    pad = 1  # one spare pixel so anti-aliased edges are not cut
     cx, cy = (
         (corners[:, 0].min() + corners[:, 0].max()) / 2,
         (corners[:, 1].min() + corners[:, 1].max()) / 2,
