@@ -229,9 +229,10 @@ class BarcodeReader:
 
     The first pass runs on every call. The others run, in order, only while nothing has been
     read (``exhaustive=True`` runs them all and merges), and only while the per-frame
-    ``budget_ms`` allows: a pass is skipped when its running average cost would overrun the
-    budget, so the worst case stays near the budget on a loaded 2-core machine (the
-    second-opinion checks below are small crops and are not counted against it).
+    ``budget_ms`` allows: a pass is skipped when its running average cost (per megapixel,
+    scaled to this image or region) would overrun the budget, so the worst case stays near
+    the budget on a loaded 2-core machine (the second-opinion checks below are small crops
+    and are not counted against it).
 
     Each 1D read is checked by a second opinion on a crop around it (``verify``; see
     ``VERIFY_PASSES``), so one decoder's misread does not become a sale. Every hit is
@@ -261,7 +262,8 @@ class BarcodeReader:
         self.budget_ms = budget_ms
         self.exhaustive = exhaustive
         self._clock = clock
-        self._cost_ms: dict[str, float] = {}  # running average per pass
+        # running average cost per pass, in ms per megapixel of the image or region decoded
+        self._ms_per_mpx: dict[str, float] = {}
         self.verify = verify
         self._trust: dict[str, float] = {}  # key -> clock time it was last confirmed
         self._verify_passes = tuple(Pass.parse(v) for v in VERIFY_PASSES)
@@ -286,18 +288,25 @@ class BarcodeReader:
         if gray.shape[0] < 8 or gray.shape[1] < 8:
             return []
         start = self._clock()
+        mpx = gray.size / 1e6
         hits: list[BarcodeHit] = []
         for i, p in enumerate(self.passes):
             if i and hits and not self.exhaustive:
                 break
-            spent = (self._clock() - start) * 1000
-            over = self.budget_ms is not None and (
-                spent + self._cost_ms.get(p.name, 0.0) > self.budget_ms
-            )
-            if i and over:
-                continue
+            if i and self.budget_ms is not None:
+                spent = (self._clock() - start) * 1000
+                if spent + self._ms_per_mpx.get(p.name, 0.0) * mpx > self.budget_ms:
+                    # Decay the estimate of a skipped pass, so one slow run (a noisy
+                    # neighbour) does not keep it out for good.
+                    if p.name in self._ms_per_mpx:
+                        self._ms_per_mpx[p.name] *= 0.9
+                    continue
             t0 = self._clock()
-            for hit in self._run(p, gray, ox, oy):
+            found = self._run(p, gray, ox, oy)
+            rate = (self._clock() - t0) * 1000 / max(mpx, 1e-3)
+            old = self._ms_per_mpx.get(p.name)
+            self._ms_per_mpx[p.name] = rate if old is None else 0.8 * old + 0.2 * rate
+            for hit in found:
                 if any(_same(hit, h) for h in hits):
                     continue
                 if self.verify and not self._trusted(hit, p, gray, ox, oy):
@@ -305,9 +314,6 @@ class BarcodeReader:
                     continue
                 hits.append(hit)
                 self.stats[p.name] += 1
-            cost = (self._clock() - t0) * 1000
-            old = self._cost_ms.get(p.name)
-            self._cost_ms[p.name] = cost if old is None else 0.8 * old + 0.2 * cost
         return hits
 
     def _trusted(self, hit: BarcodeHit, by: Pass, gray: GrayImage, ox: int, oy: int) -> bool:
