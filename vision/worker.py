@@ -92,7 +92,9 @@ def _identity(vision: dict[str, Any]) -> Any:
     from vision.identity import IdentityScorer, ReferenceGallery
 
     try:
-        return IdentityScorer(ReferenceGallery.load(Path(vision["references_dir"])))
+        scorer = IdentityScorer(ReferenceGallery.load(Path(vision["references_dir"])))
+        scorer.calibrate()  # seconds for a big gallery: now, not at the first scanned item
+        return scorer
     except (KioskError, OSError) as err:
         logger.error("vision: identity check off (%s)", err)
         return None
