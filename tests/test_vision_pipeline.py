@@ -148,3 +148,34 @@ def test_without_a_detector_motion_in_the_scan_zone_is_decoded(tmp_path: Path) -
     )
     reads = [item for _, item in _run(pipeline, _path()) if isinstance(item, BarcodeRead)]
     assert len(reads) == 1 and reads[0].track_id is None
+
+
+def test_a_read_item_is_scored_against_the_skus_reference_photos(tmp_path: Path) -> None:
+    from vision.identity import IdentityScorer, ReferenceGallery
+    from vision.identity_synth import design, render
+
+    gallery = ReferenceGallery()
+    gallery.add("SKU-8900", [PACK, PACK[::-1, ::-1].copy()])
+    gallery.add("SKU-OTHER", [render(design(3)), render(design(4))])
+    scores: dict[str, float | None] = {}
+    for claimed in ("SKU-8900", "SKU-OTHER"):
+        pipeline = VisionPipeline(
+            motion=MotionGate(),
+            tracker=IouTracker(frame_size=(W, H), max_age_ms=400),
+            zones=ZoneWatcher(ZoneMap.load(EXAMPLE_ZONES), (W, H)),
+            reader=BarcodeReader(),
+            debouncer=ReadDebouncer(800),
+            detector=YoloOnnxDetector(build_blob_model(tmp_path / claimed, size=160)),
+            identity=IdentityScorer(gallery),
+            sku_for_code=lambda gtin, claimed=claimed: claimed,
+            settings=PipelineSettings(item_labels=("white",)),
+        )
+        scored = [
+            item
+            for _, item in _run(pipeline, _path())
+            if isinstance(item, ItemTrack) and item.identity_score is not None
+        ]
+        assert scored and scored[0].sku == claimed
+        scores[claimed] = scored[0].identity_score
+    # The white pack looks like its own references, not like the other product's.
+    assert scores["SKU-8900"] > scores["SKU-OTHER"]  # type: ignore[operator]
