@@ -27,11 +27,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import cv2
-import numpy as np
-
 from kiosk.core.inputs import BarcodeRead, Input, ItemTrack
+from vision.detector import merge_detections
 from vision.motion import regions as detection_regions
+from vision.tracker import Track
 from vision.types import BarcodeHit, BGRImage, Box, Detections, Frame, ZoneTransition
 
 
@@ -126,7 +125,7 @@ class VisionPipeline:
         self.settings = settings or PipelineSettings()
         self.times = StageTimes()
         self._info: dict[int, _TrackInfo] = {}
-        self._tracks: list = []  # the tracker's current tracks (vision.tracker.Track)
+        self._tracks: list[Track] = []
         self._motion_frames = 0
         self._pool: ThreadPoolExecutor | None = None
 
@@ -218,21 +217,15 @@ class VisionPipeline:
 
     def _detect_regions(self, image: BGRImage, regions: list[Box]) -> Detections:
         assert self.detector is not None
-        names = self.detector.class_names
         parts = [self.detector.detect(image, region) for region in regions]
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return Detections.empty(names)
         if len(parts) == 1:
             return parts[0]
-        # Overlapping regions see the same item twice: keep the best box per class.
-        xyxy = np.concatenate([p.xyxy for p in parts])
-        scores = np.concatenate([p.scores for p in parts])
-        ids = np.concatenate([p.class_ids for p in parts])
-        xywh = np.column_stack([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]])
-        keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), ids.tolist(), 0.0, 0.5)
-        keep = np.asarray(keep, dtype=np.int64).reshape(-1)
-        return Detections(xyxy[keep], scores[keep], ids[keep], names)
+        if not parts:
+            return Detections.empty(self.detector.class_names)
+        # Overlapping regions see an item twice; a box cut by a region's edge ranks below
+        # the fuller view of the same item.
+        height, width = image.shape[:2]
+        return merge_detections(parts, regions, (width, height))
 
     # --- zones --------------------------------------------------------------------------
 
@@ -243,9 +236,9 @@ class VisionPipeline:
         changed: dict[int, list[ZoneTransition]] = {}
         for change in transitions:
             changed.setdefault(change.track_id, []).append(change)
-        for track in self._tracks:
-            if track.lost and track.track_id in self._info and track.track_id not in changed:
-                changed[track.track_id] = []  # lost outside every zone: still say it ended
+        for ended in self._tracks:
+            if ended.lost and ended.track_id in self._info and ended.track_id not in changed:
+                changed[ended.track_id] = []  # lost outside every zone: still say it ended
         for track_id, changes in changed.items():
             track = by_id.get(track_id)
             info = self._info.setdefault(track_id, _TrackInfo())
