@@ -179,3 +179,14 @@ def test_a_read_item_is_scored_against_the_skus_reference_photos(tmp_path: Path)
         scores[claimed] = scored[0].identity_score
     # The white pack looks like its own references, not like the other product's.
     assert scores["SKU-8900"] > scores["SKU-OTHER"]  # type: ignore[operator]
+
+
+def test_recent_frames_are_kept_for_evidence_before_an_alert(pipeline: VisionPipeline) -> None:
+    xs = _path()
+    _run(pipeline, xs)
+    evidence = pipeline.evidence
+    assert evidence is not None
+    recent = evidence.recent()  # type: ignore[attr-defined]
+    assert recent and recent[-1].index == len(xs) - 1
+    kept = evidence.keep_recent(recent[0].ts_ms, recent[-1].ts_ms, reason="alert")  # type: ignore[attr-defined]
+    assert kept and all(evidence.path(k).is_file() for k in kept)  # type: ignore[attr-defined]

@@ -60,6 +60,8 @@ class Evidence(Protocol):
         reason: str = "",
     ) -> str: ...
 
+    def remember(self, frame: Frame) -> None: ...
+
 
 @dataclass
 class PipelineSettings:
@@ -139,6 +141,8 @@ class VisionPipeline:
 
         t0 = time.perf_counter()
         motion_boxes: list[Box] = self.motion.update(frame.image)  # type: ignore[attr-defined]
+        if self.evidence is not None:  # the seconds before an alert can be saved later
+            self.evidence.remember(frame)
         times.ms["motion"] += (time.perf_counter() - t0) * 1000
 
         # Decode where items were as of the last frame, on the other core while the
