@@ -187,6 +187,6 @@ def test_recent_frames_are_kept_for_evidence_before_an_alert(pipeline: VisionPip
     evidence = pipeline.evidence
     assert evidence is not None
     recent = evidence.recent()  # type: ignore[attr-defined]
-    assert recent and recent[-1].index == len(xs) - 1
+    assert recent and recent[-1].index >= len(xs) - 4  # thinned to one per 100 ms
     kept = evidence.keep_recent(recent[0].ts_ms, recent[-1].ts_ms, reason="alert")  # type: ignore[attr-defined]
     assert kept and all(evidence.path(k).is_file() for k in kept)  # type: ignore[attr-defined]
