@@ -76,6 +76,7 @@ class ProduceClassifier:
         import onnxruntime as ort
 
         self.card: ModelCard = load_card(model_path)
+        onnx_file = Path(model_path).parent / self.card.onnx  # a .json or .onnx path was given
         if self.card.task != "classify":
             raise ClassifierError(f"{model_path}: a {self.card.task} model, not a classifier")
         self.tta = tuple(self.card.extra.get("tta", ()) if tta is None else tta)
@@ -87,7 +88,7 @@ class ProduceClassifier:
         opts.inter_op_num_threads = 1
         try:
             self._session = ort.InferenceSession(
-                str(Path(model_path).with_suffix(".onnx")),
+                str(onnx_file),
                 sess_options=opts,
                 providers=["CPUExecutionProvider"],
             )

@@ -71,7 +71,7 @@ DETECT_DEFAULTS: dict[str, Any] = {
     "cos_lr": True,
     "warmup_epochs": 2,
     "mosaic": 1.0,
-    "close_mosaic": 3,
+    "close_mosaic": 2,
     "fliplr": 0.5,
     "flipud": 0.5,
     "degrees": 10.0,

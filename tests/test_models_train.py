@@ -109,3 +109,28 @@ def test_one_epoch_classifier_exports_onnx_the_runtime_reads(tmp_path: Path) -> 
     top = clf.classify(cv2.imread(str(tmp_path / "data" / "val" / "Red-Thing" / "0.jpg")))
     assert sorted(lab for lab, _ in top) == sorted(classes)
     assert sum(s for _, s in top) == pytest.approx(1.0, abs=1e-4)  # the export ends in softmax
+
+
+def test_sco_train_classifier_from_the_closed_loop(tmp_path: Path) -> None:
+    from kiosk.cli import main as sco
+    from models.closed_loop import ClosedLoopRecorder
+    from vision.types import Box
+
+    rec = ClosedLoopRecorder(tmp_path / "cl", enabled=True)
+    rng = np.random.default_rng(1)
+    for i in range(10):
+        frame = rng.integers(0, 60, (120, 160, 3), dtype=np.uint8)
+        frame[40:80, 60:100] = (30, 30, 220) if i % 2 else (40, 200, 60)
+        rec.save(frame, Box(60, 40, 100, 80), "4011" if i % 2 else "Granny-Smith")
+    rc = sco([
+        "train", "classifier", "--from-closed-loop", str(tmp_path / "cl"), "--epochs", "1",
+        "--imgsz", "32", "--batch", "4", "--out", str(tmp_path / "run"), "--version", "cl-1",
+        "--registry", str(tmp_path / "models"),
+    ])  # fmt: skip
+    assert rc == 0
+    card = load_card(
+        tmp_path / "models" / "produce-classifier" / "cl-1" / "produce-classifier.onnx"
+    )
+    assert sorted(card.classes) == ["4011", "Granny-Smith"]
+    assert card.metrics["n"] == 2 and "top1" in card.metrics  # every 5th crop of a label is val
+    assert (tmp_path / "run" / "curves.png").is_file()
