@@ -69,7 +69,9 @@ def load_detector(threads: int, int8: bool, model: str = "") -> YoloOnnxDetector
     return YoloOnnxDetector(path, threads=threads, conf=0.35)
 
 
-def make_pipeline(detector: YoloOnnxDetector, size: tuple[int, int]) -> VisionPipeline:
+def make_pipeline(
+    detector: YoloOnnxDetector, size: tuple[int, int], detect_every: int = 1
+) -> VisionPipeline:
     return VisionPipeline(
         motion=MotionGate(),
         tracker=IouTracker(frame_size=size),
@@ -77,7 +79,7 @@ def make_pipeline(detector: YoloOnnxDetector, size: tuple[int, int]) -> VisionPi
         reader=BarcodeReader(budget_ms=25.0),
         debouncer=ReadDebouncer(800),
         detector=detector,
-        settings=PipelineSettings(),
+        settings=PipelineSettings(detect_every=detect_every),
     )
 
 
@@ -85,8 +87,10 @@ def busy(truth: object) -> bool:
     return any(o.cls == "item" and o.zone == "scan" for o in truth.objects)  # type: ignore[attr-defined]
 
 
-def run_ours(detector: YoloOnnxDetector, frames: list[Frame], truths: list) -> dict:
-    pipeline = make_pipeline(detector, frames[0].size)
+def run_ours(
+    detector: YoloOnnxDetector, frames: list[Frame], truths: list, detect_every: int = 1
+) -> dict:
+    pipeline = make_pipeline(detector, frames[0].size, detect_every)
     per_frame: list[float] = []
     reads: list[tuple[int, BarcodeRead]] = []
     for frame in frames:
@@ -169,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--int8", action="store_true", help="the int8 detector")
     parser.add_argument("--model", default="", help="a detector .onnx (default: shipped)")
+    parser.add_argument(
+        "--detect-every", type=int, default=2, help="detector on every Nth moving frame"
+    )
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -180,10 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     detector = load_detector(args.threads, args.int8, args.model)
     print(
         f"detector: {detector.card.name} {detector.card.version} {detector.variant}, "
-        f"input {detector.input_w}x{detector.input_h}, {args.threads} thread(s)"
+        f"input {detector.input_w}x{detector.input_h}, {args.threads} thread(s), "
+        f"detector on every {args.detect_every} moving frame(s)"
     )
     bare = bare_inference(detector, frames)
-    ours = run_ours(detector, frames, truths)
+    ours = run_ours(detector, frames, truths, args.detect_every)
     naive = run_naive(detector, frames)
     lat, presentations, extra = read_latency(truths, ours["reads"])
 

@@ -46,7 +46,7 @@ VISION_SECTION = register_section(
                   minimum=1, maximum=16),
             Field("detector_conf", float, 0.35, "lowest detection score kept",
                   minimum=0.01, maximum=0.99),
-            Field("detect_every", int, 1,
+            Field("detect_every", int, 2,
                   "run the detector on every Nth frame with motion; the tracker fills the gaps",
                   minimum=1, maximum=30),
             Field("max_regions", int, 2,
