@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from kiosk.core.inputs import BarcodeRead, input_from_dict
-from tests.conftest import SCO
+from kiosk.core.inputs import BarcodeRead, ItemTrack, input_from_dict
+from tests.conftest import EXAMPLES, SCO
 
 
 @pytest.mark.slow
@@ -32,3 +32,21 @@ def test_vision_run_says_why_when_the_source_is_missing(tmp_path) -> None:
     )  # fmt: skip
     assert done.returncode == 1
     assert "missing.mp4" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_shipped_detector_tracks_a_scanned_item_into_the_bagging_area(tmp_path) -> None:
+    """The committed models/item-detector.onnx, run by the kiosk's own pipeline on a
+    rendered scan: the read lands on a tracked item that then reaches the bagging area."""
+    done = subprocess.run(
+        [*SCO, "vision", "run", "synthetic:?script=scan(DRK-003)&seed=2",
+         "--catalog", str(EXAMPLES / "catalog.csv"), "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    inputs = [input_from_dict(json.loads(line)) for line in done.stdout.splitlines()]
+    reads = [i for i in inputs if isinstance(i, BarcodeRead)]
+    assert len(reads) == 1 and reads[0].track_id is not None
+    mine = [i for i in inputs if isinstance(i, ItemTrack) and i.track_id == reads[0].track_id]
+    assert {t.label for t in mine} == {"item"}
+    assert any(t.zone == "bagging" and t.sku == "DRK-003" for t in mine)
