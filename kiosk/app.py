@@ -305,6 +305,10 @@ class Lane:
             self.devices.submit(lambda: self._start_payment(amount, currency, ref))
         elif event.type is EventType.PAYMENT_CANCELLED and self.payment is not None:
             self.devices.submit(self.payment.cancel)
+        elif event.type is EventType.ITEM_ADDED and self.vision is not None:
+            line = data["line"]
+            if line.get("weight_g"):  # weighed produce: a labelled crop for the closed loop
+                self.vision.produce_picked(str(line["sku"]))
         elif event.type is EventType.TRANSACTION_COMPLETED and self.printer is not None:
             receipt = dict(data["receipt"])
             self.devices.submit(lambda: self.printer.print_receipt(receipt, receipt["language"]))

@@ -42,11 +42,13 @@ def _package(ean: str = EAN) -> np.ndarray:
 PACK = _package()
 
 
-def _frame(center_x: float | None, index: int, pack: np.ndarray = PACK) -> Frame:
+def _frame(
+    center_x: float | None, index: int, pack: np.ndarray = PACK, center_y: float = H / 2
+) -> Frame:
     image = np.full((H, W, 3), 40, np.uint8)
     if center_x is not None:
         ph, pw = pack.shape[:2]
-        x0, y0 = int(center_x - pw / 2), int(H / 2 - ph / 2)
+        x0, y0 = int(center_x - pw / 2), int(center_y - ph / 2)
         xs, xe = max(x0, 0), min(x0 + pw, W)
         if xe > xs:
             image[y0 : y0 + ph, xs:xe] = pack[:, xs - x0 : xe - x0]
@@ -190,3 +192,30 @@ def test_recent_frames_are_kept_for_evidence_before_an_alert(pipeline: VisionPip
     assert recent and recent[-1].index >= len(xs) - 4  # thinned to one per 100 ms
     kept = evidence.keep_recent(recent[0].ts_ms, recent[-1].ts_ms, reason="alert")  # type: ignore[attr-defined]
     assert kept and all(evidence.path(k).is_file() for k in kept)  # type: ignore[attr-defined]
+
+
+def test_closed_loop_keeps_crops_labelled_by_reads_and_produce_picks(tmp_path: Path) -> None:
+    from models.closed_loop import ClosedLoopRecorder
+
+    recorder = ClosedLoopRecorder(tmp_path / "loop", enabled=True)
+    small = PACK[::2, ::2].copy()  # fits on the produce scale
+    pipeline = VisionPipeline(
+        motion=MotionGate(),
+        tracker=IouTracker(frame_size=(W, H), max_age_ms=400),
+        zones=ZoneWatcher(ZoneMap.load(EXAMPLE_ZONES), (W, H)),
+        reader=BarcodeReader(),
+        debouncer=ReadDebouncer(800),
+        detector=YoloOnnxDetector(build_blob_model(tmp_path, size=160)),
+        closed_loop=recorder,
+        sku_for_code=lambda gtin: "SKU-8900",
+        settings=PipelineSettings(item_labels=("white",)),
+    )
+    _run(pipeline, _path())
+    assert list((tmp_path / "loop" / "classify" / "SKU-8900").glob("*.jpg"))
+    # Loose produce set on the scale (no barcode), then the shopper picks what it is.
+    frame = None
+    for i in range(200, 240):
+        frame = _frame(160.0 if i >= 205 else None, i, small, center_y=336)
+        pipeline.process(frame)
+    assert frame is not None and pipeline.label_produce(frame, "4011")
+    assert list((tmp_path / "loop" / "classify" / "4011").glob("*.jpg"))

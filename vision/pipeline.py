@@ -21,6 +21,7 @@ zone transitions, on loss, and when an identity score is known.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,8 @@ from vision.detector import merge_detections
 from vision.motion import regions as detection_regions
 from vision.tracker import Track
 from vision.types import BarcodeHit, BGRImage, Box, Detections, Frame, ZoneTransition
+
+logger = logging.getLogger(__name__)
 
 
 class Detector(Protocol):
@@ -61,6 +64,12 @@ class Evidence(Protocol):
     ) -> str: ...
 
     def remember(self, frame: Frame) -> None: ...
+
+
+class CropRecorder(Protocol):
+    """The closed loop (models/closed_loop.py): labelled item crops for retraining."""
+
+    def save(self, image: BGRImage, box: Box, label: str, *, source: str = "barcode") -> object: ...
 
 
 @dataclass
@@ -115,6 +124,7 @@ class VisionPipeline:
         detector: Detector | None = None,
         identity: Identity | None = None,
         evidence: Evidence | None = None,
+        closed_loop: CropRecorder | None = None,
         sku_for_code: Callable[[str], str | None] = lambda code: None,
         settings: PipelineSettings | None = None,
     ) -> None:
@@ -126,6 +136,7 @@ class VisionPipeline:
         self.detector = detector
         self.identity = identity
         self.evidence = evidence
+        self.closed_loop = closed_loop
         self.sku_for_code = sku_for_code
         self.settings = settings or PipelineSettings()
         self.times = StageTimes()
@@ -366,6 +377,8 @@ class VisionPipeline:
         snapshot = None
         if self.evidence is not None:
             snapshot = self.evidence.keep(frame, [track.box], crop=track.box, reason="read")
+        if info.sku is not None:  # a good read on a tracked item: a labelled training crop
+            self._record(frame, track.box, info.sku, "barcode")
         return [
             ItemTrack(
                 frame.ts_ms,
@@ -379,6 +392,28 @@ class VisionPipeline:
                 snapshot,
             )
         ]
+
+    # --- closed loop --------------------------------------------------------------------
+
+    def label_produce(self, frame: Frame, label: str) -> bool:
+        """The shopper picked ``label`` for what is on the produce scale: keep its crop."""
+        on_scale = [
+            t
+            for t in self._tracks
+            if not t.lost and "produce_scale" in self.zones.zones_of(t.track_id)  # type: ignore[attr-defined]
+        ]
+        if len(on_scale) != 1:
+            return False  # nothing, or several things: no trustworthy label
+        return self._record(frame, on_scale[0].box, label, "produce")
+
+    def _record(self, frame: Frame, box: Box, label: str, source: str) -> bool:
+        if self.closed_loop is None:
+            return False
+        try:
+            return bool(self.closed_loop.save(frame.image, box, _safe_label(label), source=source))
+        except Exception:  # a full disk must not stop the pipeline
+            logger.exception("closed loop: crop not saved")
+            return False
 
 
 def _merge_boxes(boxes: list[Box]) -> list[Box]:
@@ -400,3 +435,7 @@ def _merge_boxes(boxes: list[Box]) -> list[Box]:
 
 def _model_side(detector: Detector) -> int:
     return max(int(detector.input_h), int(detector.input_w))
+
+
+def _safe_label(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label).strip("._") or "x"

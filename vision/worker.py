@@ -9,6 +9,7 @@ vision makes checkout safer but the shopper can still scan with the scanner.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +50,7 @@ def build_pipeline(
     detector = _detector(sections, vision, config)
     identity = _identity(vision)
     evidence = _evidence(vision, data_dir)
+    closed_loop = _closed_loop(config)
     return VisionPipeline(
         motion=MotionGate(),
         tracker=IouTracker(frame_size=frame_size),
@@ -58,6 +60,7 @@ def build_pipeline(
         detector=detector,
         identity=identity,
         evidence=evidence,
+        closed_loop=closed_loop,
         sku_for_code=sku_for_code,
         settings=PipelineSettings(
             detect_every=vision["detect_every"], max_regions=vision["max_regions"]
@@ -92,7 +95,13 @@ def _identity(vision: dict[str, Any]) -> Any:
     from vision.identity import IdentityScorer, ReferenceGallery
 
     try:
-        scorer = IdentityScorer(ReferenceGallery.load(Path(vision["references_dir"])))
+        from vision.identity_embed import OnnxEmbedder
+
+        # The produce classifier's penultimate layer, when shipped, adds a learned view.
+        gallery = ReferenceGallery.load(
+            Path(vision["references_dir"]), embedder=OnnxEmbedder.optional()
+        )
+        scorer = IdentityScorer(gallery)
         scorer.calibrate()  # seconds for a big gallery: now, not at the first scanned item
         return scorer
     except (KioskError, OSError) as err:
@@ -116,6 +125,19 @@ def _evidence(vision: dict[str, Any], data_dir: str | Path) -> Any:
         return None
 
 
+def _closed_loop(config: Any) -> Any:
+    if config is None:
+        return None
+    from models.closed_loop import ClosedLoopRecorder
+
+    try:
+        recorder = ClosedLoopRecorder.from_config(config)
+    except (KioskError, OSError) as err:
+        logger.error("vision: closed-loop crops off (%s)", err)
+        return None
+    return recorder if recorder.enabled else None
+
+
 class VisionWorker:
     """Pulls the newest frame, runs the pipeline, hands each input to ``put``."""
 
@@ -132,7 +154,13 @@ class VisionWorker:
         self.error = ""  # why vision stopped, if it did
         self.frames = 0
         self._stop = threading.Event()
+        self._produce_picks: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="lane-vision", daemon=True)
+
+    def produce_picked(self, label: str) -> None:
+        """Any thread: the shopper sold ``label`` from the produce scale; the next frame's
+        crop of the item there goes to the closed loop (when it is switched on)."""
+        self._produce_picks.put(label)
 
     def start(self) -> None:
         self.camera.start()
@@ -169,6 +197,8 @@ class VisionWorker:
             self._size = frame.size
         for item in self.pipeline.process(frame):
             self._put(item)
+        while not self._produce_picks.empty():
+            self.pipeline.label_produce(frame, self._produce_picks.get())
         self.frames += 1
 
     _size: tuple[int, int] = (0, 0)
