@@ -125,7 +125,9 @@ def train(spec: TrainSpec) -> Path:
             "seed": spec.seed,
             "deterministic": True,
             "workers": spec.workers,
-            "pretrained": False,
+            # Nothing is downloaded: a yaml starts from scratch; our own .pt (an earlier
+            # run of ours) is fine-tuned from its weights.
+            "pretrained": str(spec.model).endswith(".pt"),
             "device": "cpu",
             "amp": False,
             "project": str(out.parent),
