@@ -344,10 +344,11 @@ class KioskLink:
     def _on_disconnect(
         self, _c: mqtt.Client, _ud: Any, _flags: Any, rc: ReasonCode, _props: Any
     ) -> None:
-        self._connected.clear()
-        self.health.connected = False
+        # The reason first: whoever sees "disconnected" must also see why.
         if not self._stopping.is_set():
             self._error(f"lost the connection to {self.broker}: {rc}")
+        self._connected.clear()
+        self.health.connected = False
 
     def _on_publish(self, _c: mqtt.Client, _ud: Any, mid: int, rc: ReasonCode, _props: Any) -> None:
         if not rc.is_failure:
