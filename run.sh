@@ -32,6 +32,7 @@ APT_PACKAGES=(
     xvfb xauth                              # headless X server for Kivy tests
     libgl1 libegl1 libgl1-mesa-dri          # OpenGL for Kivy's SDL2 window (mesa swrast)
     libmtdev1                               # Kivy mtdev touch input provider
+    libglib2.0-0                            # libgthread for ultralytics' opencv-python (train)
     libusb-1.0-0                            # pyusb backend for USB receipt printers
     fonts-noto-cjk                          # CJK glyphs for product names
     git ca-certificates                     # clone/update, TLS for pip
