@@ -74,6 +74,9 @@ class ItemTrack:
     # None when no check was possible (no references, item not seen well enough).
     identity_score: float | None = None
     snapshot_id: str | None = None  # evidence frame kept by the vision snapshot store
+    # Top-k of the produce recogniser for an item on the produce scale: (sku, score), best
+    # first; ``sku`` is then the top-1.
+    candidates: tuple[tuple[str, float], ...] = ()
     type: InputType = field(default=InputType.TRACK, init=False)
 
 
@@ -172,7 +175,17 @@ _ALLOWED_KEYS: dict[InputType, frozenset[str]] = {
     InputType.BARCODE: frozenset({"data", "symbology", "source", "track_id"}),
     InputType.WEIGHT: frozenset({"platform", "weight_g", "stable", "status"}),
     InputType.TRACK: frozenset(
-        {"track_id", "label", "zone", "confidence", "sku", "lost", "identity_score", "snapshot_id"}
+        {
+            "track_id",
+            "label",
+            "zone",
+            "confidence",
+            "sku",
+            "lost",
+            "identity_score",
+            "snapshot_id",
+            "candidates",
+        }
     ),
     InputType.SHOPPER: frozenset({"action", "args"}),
     InputType.ATTENDANT: frozenset({"command", "attendant_id", "args"}),
@@ -189,6 +202,20 @@ def _optional_score(obj: Mapping[str, Any]) -> float | None:
     if not 0.0 <= score <= 1.0:
         raise InputFormatError(f"identity_score must lie in [0, 1]; got {value!r}")
     return score
+
+
+def _candidates(obj: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
+    raw = _take(obj, "candidates", list, [])
+    out: list[tuple[str, float]] = []
+    for entry in raw:
+        if not isinstance(entry, Mapping) or set(entry) - {"sku", "score"}:
+            raise InputFormatError('each candidate must be {"sku": text, "score": 0..1}')
+        sku = _take(entry, "sku", str)
+        score = float(_take(entry, "score", (int, float)))
+        if not sku or not 0.0 <= score <= 1.0:
+            raise InputFormatError(f"bad candidate {dict(entry)!r}: sku empty or score not 0..1")
+        out.append((sku, score))
+    return tuple(out)
 
 
 def input_from_dict(obj: Mapping[str, Any]) -> Input:
@@ -235,6 +262,7 @@ def input_from_dict(obj: Mapping[str, Any]) -> Input:
             _take(obj, "lost", bool, False),
             _optional_score(obj),
             _take(obj, "snapshot_id", (str, type(None)), None),
+            _candidates(obj),
         )
     if kind is InputType.SHOPPER:
         return ShopperAction(ts_ms, _take(obj, "action", str), dict(_take(obj, "args", dict, {})))
@@ -284,6 +312,8 @@ def input_to_dict(item: Input) -> dict[str, Any]:
             out["identity_score"] = item.identity_score
         if item.snapshot_id is not None:
             out["snapshot_id"] = item.snapshot_id
+        if item.candidates:
+            out["candidates"] = [{"sku": k, "score": v} for k, v in item.candidates]
     elif isinstance(item, ShopperAction):
         out.update(action=item.action, args=dict(item.args))
     elif isinstance(item, AttendantCommand):
