@@ -138,6 +138,7 @@ class Lane:
                 size,
                 sku_for_code=self._sku_for_code,
                 config=self.config,
+                products=self._catalog_now,
             )
 
         self.vision = VisionWorker(camera, make_pipeline, self.put)
@@ -149,6 +150,11 @@ class Lane:
             return None
         product = engine.checkout.catalog.by_gtin(gtin)  # the catalog is swapped, not mutated
         return product.sku if product is not None else None
+
+    def _catalog_now(self) -> Catalog | None:
+        """The catalog the sale uses now (the produce recogniser names its SKUs)."""
+        engine = self.engine_thread.engine
+        return engine.checkout.catalog if engine is not None else None
 
     def _scanner_scale_code(self, data: str, symbology: str) -> None:
         self.put(BarcodeRead(self.clock(), data, symbology, "scanner_scale"))
@@ -309,6 +315,10 @@ class Lane:
             line = data["line"]
             if line.get("weight_g"):  # weighed produce: a labelled crop for the closed loop
                 self.vision.produce_picked(str(line["sku"]))
+            if line.get("entry") == "scan" and line.get("source", "scanner") != "camera":
+                # A scanner read names the item in the scan zone: vision scores its identity
+                # (a camera read of the same SKU was already scored, and is not re-sent).
+                self.vision.item_claimed(str(line["sku"]))
         elif event.type is EventType.TRANSACTION_COMPLETED and self.printer is not None:
             receipt = dict(data["receipt"])
             self.devices.submit(lambda: self.printer.print_receipt(receipt, receipt["language"]))

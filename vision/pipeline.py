@@ -13,10 +13,14 @@ Per frame (Frigate's pattern, research/vision.md §3):
    motion in it before the detector has confirmed anything), every frame while it is there;
    the debouncer makes one read of one presentation.
 6. A read on a track names the SKU the item claims; the identity scorer says how much the
-   item looks like it, with an evidence crop kept for the core's alerts.
+   item looks like it, with an evidence crop kept for the core's alerts. A scanner read
+   names it too (``claim``): the lane tells vision what the scanner sold, and the item in the
+   scan zone is scored against that SKU.
+7. Loose produce resting on the produce scale with no code read gets the produce
+   recogniser's top-k (``ItemTrack.candidates``) once it has lain still a few frames.
 
 Outputs are ``BarcodeRead`` (source "camera", with the track) and ``ItemTrack`` updates: on
-zone transitions, on loss, and when an identity score is known.
+zone transitions, on loss, when an identity score is known and when produce is recognised.
 """
 
 from __future__ import annotations
@@ -53,6 +57,12 @@ class Identity(Protocol):
     def score(self, crop: BGRImage, sku: str) -> float | None: ...
 
 
+class Produce(Protocol):
+    """Top-k catalog SKUs for a crop of loose produce, best first (vision.worker builds one)."""
+
+    def candidates(self, crop: BGRImage) -> list[tuple[str, float]]: ...
+
+
 class Evidence(Protocol):
     def keep(
         self,
@@ -84,6 +94,11 @@ class PipelineSettings:
     item_labels: tuple[str, ...] = ("item",)
     min_identity_px: int = 24  # crops smaller than this are not worth an identity score
     parallel_decode: bool = True  # decode on a second thread while the detector runs
+    # A scanner read arrives after the item was shown; one that left the scan zone this
+    # recently (on its way to bagging) is still the item the scanner saw.
+    claim_window_ms: int = 1500
+    produce_rest_frames: int = 5  # frames lying still on the produce scale before recognising
+    produce_still_px: float = 4.0  # centre movement per frame that still counts as lying still
 
 
 @dataclass
@@ -110,6 +125,11 @@ class _TrackInfo:
     sku: str | None = None
     identity: float | None = None
     code_key: str | None = None  # the debouncer's key of the code read on this track
+    scan_entered_ms: int | None = None  # last entry into the scan zone
+    scan_left_ms: int | None = None
+    still_frames: int = 0  # frames lying still on the produce scale
+    last_centre: tuple[float, float] | None = None
+    recognised: bool = False  # produce candidates already sent for this stay on the scale
 
 
 class VisionPipeline:
@@ -125,6 +145,7 @@ class VisionPipeline:
         identity: Identity | None = None,
         evidence: Evidence | None = None,
         closed_loop: CropRecorder | None = None,
+        produce: Produce | None = None,
         sku_for_code: Callable[[str], str | None] = lambda code: None,
         settings: PipelineSettings | None = None,
     ) -> None:
@@ -137,6 +158,7 @@ class VisionPipeline:
         self.identity = identity
         self.evidence = evidence
         self.closed_loop = closed_loop
+        self.produce = produce
         self.sku_for_code = sku_for_code
         self.settings = settings or PipelineSettings()
         self.times = StageTimes()
@@ -179,6 +201,8 @@ class VisionPipeline:
 
         hits = pending.result() if pending else self._decode_hits(frame, decode_regions)
         out.extend(self._reads(frame, hits))
+        if self.produce is not None:
+            out.extend(self._recognise_produce(frame))
 
         times.ms["total"] += (time.perf_counter() - t_start) * 1000
         return out
@@ -273,6 +297,14 @@ class VisionPipeline:
             if left_decode_zone and info.code_key is not None:
                 self.debouncer.item_left(info.code_key)  # type: ignore[attr-defined]
             info.zone = zone
+            for c in changes:
+                if c.zone == "scan":
+                    if c.entered:
+                        info.scan_entered_ms, info.scan_left_ms = c.ts_ms, None
+                    else:
+                        info.scan_left_ms = c.ts_ms
+                elif c.zone == "produce_scale" and not c.entered:
+                    info.recognised, info.still_frames = False, 0  # a new stay recognises again
             snapshot = next((c.snapshot_id for c in changes if c.snapshot_id), None)
             entered_bagging = any(c.entered and c.zone == "bagging" for c in changes)
             if snapshot is None and entered_bagging and self.evidence and track is not None:
@@ -392,6 +424,115 @@ class VisionPipeline:
                 snapshot,
             )
         ]
+
+    # --- scanner claims -----------------------------------------------------------------
+
+    def claim(self, frame: Frame, sku: str) -> list[Input]:
+        """The lane sold ``sku`` from a scanner read: score the item in the scan zone (the
+        one that entered last; else the one that left it last, within ``claim_window_ms``)
+        against it. Nothing when no item is there, or when it already carries that SKU."""
+        track = self._claimed_track(frame.ts_ms)
+        if track is None:
+            return []
+        info = self._info.setdefault(track.track_id, _TrackInfo())
+        if info.sku == sku:
+            return []  # a camera read of this code already named (and scored) it
+        info.sku, info.identity = sku, None
+        t0 = time.perf_counter()
+        x1, y1, x2, y2 = track.box.clipped(*frame.size).as_int()
+        crop = frame.image[y1:y2, x1:x2]
+        if self.identity is not None and min(crop.shape[:2]) >= self.settings.min_identity_px:
+            info.identity = self.identity.score(crop, sku)
+        self.times.ms["identity"] += (time.perf_counter() - t0) * 1000
+        snapshot = None
+        if self.evidence is not None:
+            snapshot = self.evidence.keep(frame, [track.box], crop=track.box, reason="claim")
+        zone = self.zones.primary_zone(track.track_id)  # type: ignore[attr-defined]
+        return [
+            ItemTrack(
+                frame.ts_ms,
+                track.track_id,
+                track.label,
+                zone,
+                float(track.score),
+                sku,
+                False,
+                info.identity,
+                snapshot,
+            )
+        ]
+
+    def _claimed_track(self, now_ms: int) -> Track | None:
+        inside: list[tuple[int, Track]] = []
+        left: list[tuple[int, Track]] = []
+        for track in self._tracks:
+            info = self._info.get(track.track_id)
+            if track.lost or track.label not in self.settings.item_labels or info is None:
+                continue
+            if "scan" in self.zones.zones_of(track.track_id):  # type: ignore[attr-defined]
+                inside.append((info.scan_entered_ms or 0, track))
+            elif (
+                info.scan_left_ms is not None
+                and now_ms - info.scan_left_ms <= self.settings.claim_window_ms
+            ):
+                left.append((info.scan_left_ms, track))
+        for group in (inside, left):
+            if group:
+                return max(group, key=lambda pair: pair[0])[1]
+        return None
+
+    # --- produce ------------------------------------------------------------------------
+
+    def _recognise_produce(self, frame: Frame) -> list[Input]:
+        """Top-k for each item that has lain still on the produce scale, once per stay."""
+        assert self.produce is not None
+        out: list[Input] = []
+        for track in self._tracks:
+            if track.lost or track.label not in self.settings.item_labels:
+                continue
+            if "produce_scale" not in self.zones.zones_of(track.track_id):  # type: ignore[attr-defined]
+                continue
+            info = self._info.setdefault(track.track_id, _TrackInfo())
+            centre = track.box.center
+            last, info.last_centre = info.last_centre, centre
+            if info.recognised or info.code_key is not None:
+                continue  # done for this stay, or a barcode names it
+            still = (
+                last is not None
+                and max(abs(centre[0] - last[0]), abs(centre[1] - last[1]))
+                <= self.settings.produce_still_px
+            )
+            info.still_frames = info.still_frames + 1 if still else 0
+            if info.still_frames < self.settings.produce_rest_frames:
+                continue
+            x1, y1, x2, y2 = track.box.clipped(*frame.size).as_int()
+            if min(y2 - y1, x2 - x1) < self.settings.min_identity_px:
+                continue
+            t0 = time.perf_counter()
+            candidates = tuple(self.produce.candidates(frame.image[y1:y2, x1:x2]))
+            self.times.ms["identity"] += (time.perf_counter() - t0) * 1000
+            info.recognised = True
+            if not candidates:
+                continue  # nothing the catalog sells looks like it
+            # The top-1 is a guess, not an identification: later updates do not carry it.
+            snapshot = None
+            if self.evidence is not None:
+                snapshot = self.evidence.keep(frame, [track.box], crop=track.box, reason="produce")
+            out.append(
+                ItemTrack(
+                    frame.ts_ms,
+                    track.track_id,
+                    track.label,
+                    self.zones.primary_zone(track.track_id),  # type: ignore[attr-defined]
+                    float(track.score),
+                    candidates[0][0],
+                    False,
+                    None,
+                    snapshot,
+                    candidates,
+                )
+            )
+        return out
 
     # --- closed loop --------------------------------------------------------------------
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,99 @@ from vision.camera import Camera
 from vision.motion import MotionGate
 from vision.pipeline import PipelineSettings, VisionPipeline
 from vision.tracker import IouTracker
-from vision.types import Frame
+from vision.types import BGRImage, Frame
 from vision.zones import ZoneMap, ZoneWatcher
 
 logger = logging.getLogger(__name__)
 
 EXAMPLE_ZONES = Path(__file__).resolve().parent.parent / "examples" / "zones.json"
+
+# The shipped produce classifier's card names the Grocery Store data set's fine classes
+# (varieties). A store sells by kind, so each loose-produce class maps to the kind's word,
+# which names the catalog's product ("Fuji apples", "Organic bananas"). Packaged classes
+# (milk, juice, yoghurt) carry barcodes and are left out, as are kinds the catalog lacks.
+PRODUCE_KINDS: dict[str, str] = {
+    "Anjou": "pear", "Conference": "pear", "Kaiser": "pear",
+    "Golden-Delicious": "apple", "Granny-Smith": "apple", "Pink-Lady": "apple",
+    "Red-Delicious": "apple", "Royal-Gala": "apple",
+    "Asparagus": "asparagus", "Aubergine": "eggplant", "Avocado": "avocado",
+    "Banana": "banana", "Beef-Tomato": "tomato", "Regular-Tomato": "tomato",
+    "Vine-Tomato": "tomato", "Brown-Cap-Mushroom": "mushroom", "Cabbage": "cabbage",
+    "Cantaloupe": "cantaloupe", "Carrots": "carrot", "Cucumber": "cucumber",
+    "Floury-Potato": "potato", "Solid-Potato": "potato", "Sweet-Potato": "sweet potato",
+    "Galia-Melon": "melon", "Honeydew-Melon": "melon", "Watermelon": "watermelon",
+    "Garlic": "garlic", "Ginger": "ginger", "Green-Bell-Pepper": "green bell pepper",
+    "Red-Bell-Pepper": "red bell pepper", "Orange-Bell-Pepper": "orange bell pepper",
+    "Yellow-Bell-Pepper": "yellow bell pepper", "Kiwi": "kiwi", "Leek": "leek",
+    "Lemon": "lemon", "Lime": "lime", "Mango": "mango", "Nectarine": "nectarine",
+    "Orange": "orange", "Papaya": "papaya", "Passion-Fruit": "passion fruit",
+    "Peach": "peach", "Pineapple": "pineapple", "Plum": "plum",
+    "Pomegranate": "pomegranate", "Red-Beet": "beet", "Red-Grapefruit": "grapefruit",
+    "Satsumas": "satsuma", "Yellow-Onion": "onion", "Zucchini": "zucchini",
+}  # fmt: skip
+
+
+class ProduceRecogniser:
+    """The produce classifier's top-k as catalog SKUs (``VisionPipeline``'s ``produce``).
+
+    A SKU's score is the summed probability of the classes of its kind (five apple
+    varieties all say "apple"); products of one kind (bananas, organic bananas) score alike,
+    because a camera cannot read "organic". The class-to-SKU map follows the catalog when
+    ``products()`` returns a new catalog object.
+    """
+
+    def __init__(
+        self, classifier: Any, products: Callable[[], Iterable[Any]], *, top_k: int = 3
+    ) -> None:
+        self.classifier = classifier
+        self._products = products
+        self.top_k = top_k
+        self._source: object = None
+        self._skus: dict[int, list[str]] = {}  # class index -> SKUs of that kind
+
+    def skus_by_class(self) -> dict[int, list[str]]:
+        source = self._products()
+        if source is not self._source:
+            self._source, self._skus = source, produce_map(self.classifier.labels, source or ())
+        return self._skus
+
+    def candidates(self, crop: BGRImage) -> list[tuple[str, float]]:
+        mapping = self.skus_by_class()
+        if not mapping:
+            return []
+        probs = self.classifier.probabilities(crop)
+        scores: dict[str, float] = {}
+        for index, skus in mapping.items():
+            for sku in skus:
+                scores[sku] = scores.get(sku, 0.0) + float(probs[index])
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])  # stable: catalog order on ties
+        return [(sku, round(min(score, 1.0), 4)) for sku, score in ranked[: self.top_k]]
+
+
+def produce_map(labels: Iterable[str], products: Iterable[Any]) -> dict[int, list[str]]:
+    """Classifier class index -> SKUs of loose produce (a PLU) whose English name names the
+    class's kind as a word ("apple" in "Fuji apples"; "orange" not in "orange bell pepper"
+    unless the class is that pepper)."""
+    loose = [p for p in products if getattr(p, "plu", None)]
+    out: dict[int, list[str]] = {}
+    for index, label in enumerate(labels):
+        kind = PRODUCE_KINDS.get(label)
+        if kind is None:
+            continue
+        word = re.compile(rf"\b{re.escape(kind)}(e?s|fruits?)?\b", re.IGNORECASE)
+        skus = [p.sku for p in loose if word.search(p.name_en) and not _longer_kind(p, kind)]
+        if skus:
+            out[index] = skus
+    return out
+
+
+def _longer_kind(product: Any, kind: str) -> bool:
+    """ "Sweet potatoes" is not a potato, "bell peppers" not an orange: a longer kind
+    that contains this one and also names the product wins."""
+    name = product.name_en.lower()
+    return any(
+        kind in other and other != kind and other in name for other in PRODUCE_KINDS.values()
+    )
 
 
 def build_pipeline(
@@ -39,11 +127,15 @@ def build_pipeline(
     *,
     sku_for_code: Callable[[str], str | None] = lambda code: None,
     config: Any = None,
+    products: Callable[[], Iterable[Any]] | None = None,
 ) -> VisionPipeline:
     """A pipeline for frames of ``frame_size`` (width, height) as the config describes.
 
+    ``products`` returns the catalog (its ``Product`` objects) the produce recogniser
+    names SKUs from; without it produce on the scale is not recognised.
     Raises KioskError for a bad zones file (the lane cannot place items without zones);
-    a missing or broken detector, references or evidence folder only disable that stage.
+    a missing or broken detector, classifier, references or evidence folder only disable
+    that stage.
     """
     vision = sections["vision"]
     zones = ZoneMap.load(vision["zones_file"] or EXAMPLE_ZONES)
@@ -61,6 +153,7 @@ def build_pipeline(
         identity=identity,
         evidence=evidence,
         closed_loop=closed_loop,
+        produce=_produce(sections, config, products),
         sku_for_code=sku_for_code,
         settings=PipelineSettings(
             detect_every=vision["detect_every"], max_regions=vision["max_regions"]
@@ -109,6 +202,25 @@ def _identity(vision: dict[str, Any]) -> Any:
         return None
 
 
+def _produce(
+    sections: dict[str, dict[str, Any]], config: Any, products: Callable[[], Iterable[Any]] | None
+) -> ProduceRecogniser | None:
+    if products is None:
+        return None
+    from models.classify import ProduceClassifier
+    from models.registry import configured_model
+
+    try:
+        path = configured_model(
+            config or {"models": sections.get("models", {})}, "produce-classifier"
+        )
+        classifier = ProduceClassifier(path)
+    except (KioskError, OSError) as err:
+        logger.error("vision: no produce recogniser (%s)", err)
+        return None
+    return ProduceRecogniser(classifier, products)
+
+
 def _evidence(vision: dict[str, Any], data_dir: str | Path) -> Any:
     from vision.evidence import EvidenceStore
 
@@ -155,12 +267,18 @@ class VisionWorker:
         self.frames = 0
         self._stop = threading.Event()
         self._produce_picks: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._claims: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="lane-vision", daemon=True)
 
     def produce_picked(self, label: str) -> None:
         """Any thread: the shopper sold ``label`` from the produce scale; the next frame's
         crop of the item there goes to the closed loop (when it is switched on)."""
         self._produce_picks.put(label)
+
+    def item_claimed(self, sku: str) -> None:
+        """Any thread: the lane sold ``sku`` from a scanner read; the next frame scores the
+        item in the scan zone against it (an ``ItemTrack`` with its identity score)."""
+        self._claims.put(sku)
 
     def start(self) -> None:
         self.camera.start()
@@ -199,6 +317,9 @@ class VisionWorker:
             self._put(item)
         while not self._produce_picks.empty():
             self.pipeline.label_produce(frame, self._produce_picks.get())
+        while not self._claims.empty():
+            for item in self.pipeline.claim(frame, self._claims.get()):
+                self._put(item)
         self.frames += 1
 
     _size: tuple[int, int] = (0, 0)
