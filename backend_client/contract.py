@@ -51,6 +51,13 @@ EVENT_CATEGORY: dict[EventType, str] = {
     EventType.DEVICE_STATUS: "device",
     EventType.LANE_LOCKED: "txn",
     EventType.LANE_UNLOCKED: "txn",
+    EventType.MISMATCH_DETECTED: "flag",
+    EventType.MISMATCH_RESOLVED: "flag",
+    EventType.LP_FLAGGED: "flag",
+    EventType.ITEM_SUGGESTED: "item",
+    EventType.PRODUCE_SUGGESTED: "item",
+    EventType.BAG_ACCEPTED: "item",
+    EventType.BAGGING_SKIPPED: "item",
 }
 CATEGORIES = ("txn", "item", "alert", "flag", "device", "calibration")
 

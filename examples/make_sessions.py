@@ -151,6 +151,60 @@ def bad_input() -> None:
     path.write_text("".join(lines), encoding="utf-8")
 
 
+def security_lane() -> None:
+    """A shopper with an own bag, a camera-suggested item, a forgotten scan fixed after the
+    nudge, organic bananas typed as ordinary ones (flagged), and a sack of rice kept in
+    the cart: every mismatch-detection event (docs/mismatch.md) on a lane with a scanner."""
+    log = Log()
+
+    def settle(dt: float, grams: int) -> None:
+        log.add(dt, type="weight", platform="bagging", weight_g=grams - grams // 3, stable=False)
+        log.add(0.6, type="weight", platform="bagging", weight_g=grams, stable=True)
+
+    def ticks(seconds: float) -> None:
+        for _ in range(int(seconds / 0.5)):
+            log.add(0.5, type="tick")
+
+    log.add(0, type="weight", platform="bagging", weight_g=0, stable=True)
+    log.add(1.0, type="shopper", action="start", args={"language": "en"})
+    log.add(1.0, type="shopper", action="own_bag", args={})
+    settle(1.5, 38)  # bag_accepted
+    log.add(2.0, type="track", track_id=1, label="item", zone="scan", confidence=0.9)
+    log.add(0.4, type="barcode", data="6902974302088", symbology="EAN13", source="scanner")
+    log.add(0.8, type="track", track_id=1, label="item", zone="bagging", confidence=0.9)
+    settle(0.3, 38 + 575)
+    # The scanner cannot read this can; the camera knows it: one-tap confirmation.
+    log.add(2.0, type="track", track_id=2, label="item", zone="scan", confidence=0.92,
+            sku="DRK-003", identity_score=0.91)  # fmt: skip
+    ticks(3.0)  # item_suggested
+    log.add(1.0, type="shopper", action="confirm_item", args={"sku": "DRK-003", "track_id": 2})
+    log.add(0.8, type="track", track_id=2, label="item", zone="bagging", confidence=0.9)
+    settle(0.3, 38 + 575 + 349)
+    # Chips straight into the bag: nudged, then scanned with the handheld: self-corrected.
+    log.add(2.0, type="track", track_id=3, label="item", zone="scan", confidence=0.88)
+    log.add(0.6, type="track", track_id=3, label="item", zone="bagging", confidence=0.88)
+    settle(0.3, 38 + 575 + 349 + 83)
+    ticks(1.5)
+    log.add(1.5, type="barcode", data="6924475001505", symbology="EAN13", source="scanner")
+    # Organic bananas on the produce scale, typed as ordinary 4011: questioned, then flagged.
+    log.add(2.0, type="track", track_id=4, label="item", zone="produce_scale", confidence=0.9,
+            sku="PRD-013", candidates=[{"sku": "PRD-013", "score": 0.86},
+                                       {"sku": "PRD-001", "score": 0.09}])  # fmt: skip
+    log.add(0.2, type="weight", platform="scan", weight_g=900, stable=False)
+    log.add(0.6, type="weight", platform="scan", weight_g=1204, stable=True)
+    log.add(2.0, type="shopper", action="add_item", args={"plu": "4011"})
+    ticks(7.0)  # lp_flagged
+    log.add(0.5, type="weight", platform="scan", weight_g=0, stable=True)
+    log.add(0.5, type="track", track_id=4, label="item", zone="bagging", confidence=0.9)
+    settle(0.3, 38 + 575 + 349 + 83 + 1207)
+    # A 5 kg sack of rice stays in the cart.
+    log.add(3.0, type="barcode", data="6948011770014", symbology="EAN13", source="scanner")
+    log.add(1.0, type="shopper", action="skip_bagging", args={})
+    log.add(2.0, type="shopper", action="pay", args={"method": "card"})
+    log.pay(6.0)
+    log.write("security-lane.jsonl")
+
+
 if __name__ == "__main__":
     for make in (
         plain_basket,
@@ -159,6 +213,7 @@ if __name__ == "__main__":
         age_restricted,
         cancelled,
         bad_input,
+        security_lane,
     ):
         make()
         print("wrote", make.__name__)

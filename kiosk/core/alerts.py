@@ -7,7 +7,7 @@ attendant while the shopper carries on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -23,12 +23,58 @@ class AlertKind(StrEnum):
     UNEXPECTED_PAYMENT = "unexpected_payment"  # money taken with no payment pending
     WEIGH_PROBLEM = "weigh_problem"  # produce scale offline or out of range
     EXPIRED_ITEM = "expired_item"  # a GS1 code with a past expiry date
+    # Mismatch findings escalated to the attendant (kiosk.core.security): interventions.
+    NON_SCAN = "non_scan"
+    UNEXPECTED_ITEM = "unexpected_item"
+    WEIGHT_MISMATCH = "weight_mismatch"
+    ITEM_REMOVED = "item_removed"
+    TICKET_SWITCH = "ticket_switch"
+    MULTIPLE_ITEMS = "multiple_items"
+    BAG_ABUSE = "bag_abuse"
+    PRODUCE_MISMATCH = "produce_mismatch"
+    ITEM_NOT_BAGGED = "item_not_bagged"
+    HAND_IN_BAGGING_AREA = "hand_in_bagging_area"
 
 
 # Kinds that stop the lane until an attendant acts.
 BLOCKING_KINDS: frozenset[AlertKind] = frozenset(
-    {AlertKind.VOID_REQUEST, AlertKind.CANCEL_REQUEST, AlertKind.UNEXPECTED_PAYMENT}
+    {
+        AlertKind.VOID_REQUEST,
+        AlertKind.CANCEL_REQUEST,
+        AlertKind.UNEXPECTED_PAYMENT,
+        AlertKind.NON_SCAN,
+        AlertKind.UNEXPECTED_ITEM,
+        AlertKind.WEIGHT_MISMATCH,
+        AlertKind.ITEM_REMOVED,
+        AlertKind.TICKET_SWITCH,
+        AlertKind.MULTIPLE_ITEMS,
+        AlertKind.BAG_ABUSE,
+        AlertKind.PRODUCE_MISMATCH,
+        AlertKind.ITEM_NOT_BAGGED,
+        AlertKind.HAND_IN_BAGGING_AREA,
+    }
 )
+
+# How urgent each kind is for the attendant, and what they may do about it, when the
+# raiser does not say (security findings always say).
+DEFAULT_SEVERITY: dict[AlertKind, str] = {
+    AlertKind.HELP: "low",
+    AlertKind.ABANDONED: "low",
+    AlertKind.EXPIRED_ITEM: "low",
+    AlertKind.UNEXPECTED_PAYMENT: "high",
+}
+DEFAULT_ACTIONS: dict[AlertKind, tuple[str, ...]] = {
+    AlertKind.VOID_REQUEST: ("approve", "reject"),
+    AlertKind.CANCEL_REQUEST: ("approve", "reject"),
+    AlertKind.AGE_CHECK: ("approve", "reject"),
+    AlertKind.HELP: ("clear",),
+    AlertKind.UNKNOWN_ITEMS: ("clear", "void_item"),
+    AlertKind.ABANDONED: ("clear", "suspend_transaction", "cancel_transaction"),
+    AlertKind.PAYMENT_TROUBLE: ("clear", "cancel_transaction"),
+    AlertKind.UNEXPECTED_PAYMENT: ("clear",),
+    AlertKind.WEIGH_PROBLEM: ("clear", "void_item"),
+    AlertKind.EXPIRED_ITEM: ("clear", "void_item"),
+}
 
 
 @dataclass(frozen=True)
@@ -39,15 +85,26 @@ class Alert:
     blocking: bool
     line_id: int | None = None
     detail: str = ""
+    severity: str = "medium"
+    evidence: dict[str, Any] = field(default_factory=dict)
+    actions: tuple[str, ...] = ()
+    finding_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "alert_id": self.alert_id,
             "kind": self.kind.value,
+            "reason": self.kind.value,
             "blocking": self.blocking,
             "line_id": self.line_id,
             "detail": self.detail,
+            "severity": self.severity,
+            "actions": list(self.actions),
+            "evidence": self.evidence,
         }
+        if self.finding_id is not None:
+            out["finding_id"] = self.finding_id
+        return out
 
 
 class AlertBook:
@@ -58,7 +115,16 @@ class AlertBook:
         self._counter = 0
 
     def raise_alert(
-        self, session_no: int, kind: AlertKind, ts_ms: int, line_id: int | None, detail: str
+        self,
+        session_no: int,
+        kind: AlertKind,
+        ts_ms: int,
+        line_id: int | None,
+        detail: str,
+        severity: str | None = None,
+        evidence: dict[str, Any] | None = None,
+        actions: tuple[str, ...] | None = None,
+        finding_id: str | None = None,
     ) -> Alert:
         self._counter += 1
         alert = Alert(
@@ -68,6 +134,10 @@ class AlertBook:
             blocking=kind in BLOCKING_KINDS,
             line_id=line_id,
             detail=detail,
+            severity=severity or DEFAULT_SEVERITY.get(kind, "medium"),
+            evidence=evidence if evidence is not None else {"detail": detail} if detail else {},
+            actions=actions if actions is not None else DEFAULT_ACTIONS.get(kind, ("clear",)),
+            finding_id=finding_id,
         )
         self._open[alert.alert_id] = alert
         return alert

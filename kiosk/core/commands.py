@@ -174,6 +174,12 @@ def _pay(co: Checkout, args: Any) -> None:
     if co.age_pending:
         co.reject("age check pending", "age_check_needed")
         return
+    if co.watching:
+        # Nothing may still wait for the shopper to fix it: an open nudge escalates now.
+        co.guarded(co.security.before_payment, co)
+        if co.state is State.INTERVENTION:
+            co.reject("lane waiting for attendant", "wait_for_attendant", action="pay")
+            return
     if co.pending_weigh:
         co.pending_weigh = None
     co.set_state(State.PAYMENT)
@@ -211,6 +217,44 @@ def _cancel(co: Checkout, args: Any) -> None:
     co.end_session(State.CANCELLED, EventType.TRANSACTION_CANCELLED, by="shopper")
 
 
+def _own_bag(co: Checkout, args: Any) -> None:
+    """"I brought my own bag": bag-weight increases before the next scan are bags."""
+    if co.watching:
+        co.guarded(co.security.own_bag, co)
+
+
+def _remove_bags(co: Checkout, args: Any) -> None:
+    """"My bags are full": taking them off the bagging area is expected now."""
+    if co.watching:
+        co.guarded(co.security.remove_bags, co)
+
+
+def _skip_bagging(co: Checkout, args: Any) -> None:
+    """Keep an item (by default the last one) in the cart instead of the bagging area."""
+    live = [x for x in co.lines if not x.voided]
+    line_id = _int_arg(args, "line_id") or (live[-1].line_id if live else None)
+    if line_id is None or not any(x.line_id == line_id for x in live):
+        co.reject(f"no line {args.get('line_id')!r} to keep out of the bagging area")
+        return
+    if not co.watching:
+        return
+    problem = co.guarded(co.security.skip_bagging, co, line_id)
+    if problem is not None:
+        co.reject(problem, "call_attendant", line_id=line_id)
+        return
+    co.emit(EventType.BAGGING_SKIPPED, line_id=line_id)
+
+
+def _confirm_item(co: Checkout, args: Any) -> None:
+    """The shopper accepted an item the camera suggested (its barcode would not scan)."""
+    sku = _str_arg(args, "sku")
+    product = co.catalog.by_sku(sku) if sku else None
+    if product is None or not co.security.suggested_sku(product.sku):
+        co.reject(f"no suggestion of {sku!r} to confirm", "item_not_found")
+        return
+    co.add_line(product, product.sku, "vision", track_id=_int_arg(args, "track_id"))
+
+
 SHOPPER_ACTIONS: dict[str, Callable[[Checkout, Any], None]] = {
     "start": _start,
     "set_language": _set_language,
@@ -221,6 +265,10 @@ SHOPPER_ACTIONS: dict[str, Callable[[Checkout, Any], None]] = {
     "pay": _pay,
     "back": _back,
     "cancel": _cancel,
+    "own_bag": _own_bag,
+    "remove_bags": _remove_bags,
+    "skip_bagging": _skip_bagging,
+    "confirm_item": _confirm_item,
 }
 
 

@@ -44,6 +44,14 @@ class EventType(StrEnum):
     DEVICE_STATUS = "device_status"
     LANE_LOCKED = "lane_locked"
     LANE_UNLOCKED = "lane_unlocked"
+    # Mismatch detection (kiosk.core.security, docs/mismatch.md).
+    MISMATCH_DETECTED = "mismatch_detected"
+    MISMATCH_RESOLVED = "mismatch_resolved"
+    LP_FLAGGED = "lp_flagged"
+    ITEM_SUGGESTED = "item_suggested"
+    PRODUCE_SUGGESTED = "produce_suggested"
+    BAG_ACCEPTED = "bag_accepted"
+    BAGGING_SKIPPED = "bagging_skipped"
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from kiosk.core.inputs import (
     WeightStatus,
 )
 from kiosk.core.pricing import CartLine, Totals, compute_totals, line_for_product, void_line
+from kiosk.core.security import SecurityMonitor
 from kiosk.core.settings import CoreSettings
 from kiosk.errors import BarcodeError
 
@@ -77,6 +78,8 @@ class Checkout:
         self.tracks: dict[int, ItemTrack] = {}
         self._last_code: tuple[str, int] | None = None
         self.locked = False  # closed by an attendant: the open sale may finish, no new ones
+        # Mismatch rules; their learned expected weights are lane state (in the snapshot).
+        self.security = SecurityMonitor(self.settings)
         self._reset_session()
         if snapshot:
             self._restore(snapshot)
@@ -97,6 +100,7 @@ class Checkout:
         self._rules = parse_embedded_rules(
             settings.embedded_rules, verifier=settings.embedded_price_verifier
         )
+        self.security.replace_settings(settings)
 
     # --- session-scoped state ---------------------------------------------------------
 
@@ -115,6 +119,7 @@ class Checkout:
         self.started_ms = 0
         self.last_activity_ms = 0
         self.abandon_alerted = False
+        self.security_fault = False
 
     @property
     def session_open(self) -> bool:
@@ -148,6 +153,8 @@ class Checkout:
             Tick: self._on_tick,
         }
         handlers[type(item)](item)
+        if self.watching:
+            self.guarded(self.security.after_input, self)  # read windows, nudge deadlines
         out, self._out = self._out, []
         return out
 
@@ -176,8 +183,30 @@ class Checkout:
             old, self.state = self.state, new
             self.emit(EventType.STATE_CHANGED, from_state=old.value, to_state=new.value)
 
-    def raise_alert(self, kind: AlertKind, line_id: int | None = None, detail: str = "") -> Alert:
-        alert = self.alerts.raise_alert(self.txn_no, kind, self.now_ms, line_id, detail)
+    @property
+    def watching(self) -> bool:
+        """The mismatch rules run: a session is open and security is switched on."""
+        return self.session_open and self.settings.security.enabled and not self.security_fault
+
+    def guarded(self, rule: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a mismatch rule; a bug in one must never stop a sale. The lane says so once
+        and sells on without the rules until the session ends."""
+        try:
+            return rule(*args, **kwargs)
+        except Exception as err:  # deterministic, so replays agree
+            self.security_fault = True
+            self.emit(
+                EventType.DEVICE_STATUS,
+                device="security",
+                status="fault",
+                detail=f"{type(err).__name__}: {err}"[:200],
+            )
+            return None
+
+    def raise_alert(
+        self, kind: AlertKind, line_id: int | None = None, detail: str = "", **extra: Any
+    ) -> Alert:
+        alert = self.alerts.raise_alert(self.txn_no, kind, self.now_ms, line_id, detail, **extra)
         self.emit(EventType.ALERT_RAISED, **alert.to_dict())
         if alert.blocking and self.state in (State.SHOPPING, State.PAYMENT):
             self.set_state(State.INTERVENTION)
@@ -192,6 +221,8 @@ class Checkout:
             resolution=resolution,
             attendant_id=attendant_id,
         )
+        if self.watching:
+            self.guarded(self.security.on_alert_cleared, self, alert, resolution)
         if self.state is State.INTERVENTION and not self.alerts.blocking:
             self.set_state(State.PAYMENT if self.payments else State.SHOPPING)
 
@@ -207,8 +238,12 @@ class Checkout:
         self.started_ms = self.last_activity_ms = self.now_ms
         self.emit(EventType.SESSION_STARTED, txn_no=self.txn_no, language=self.language)
         self.set_state(State.SHOPPING)
+        if self.watching:
+            self.guarded(self.security.start_session, self)
 
     def end_session(self, final: State, event: EventType, /, **data: Any) -> None:
+        if self.watching:
+            self.guarded(self.security.end_session, self, completed=final is State.COMPLETED)
         # The attendant's tablet must not keep showing alerts of a session that is over.
         for alert in self.alerts.open_alerts():
             self.alerts.pop(alert.alert_id)
@@ -230,6 +265,7 @@ class Checkout:
         entry: str,
         weight_g: int | None = None,
         price_minor: int | None = None,
+        track_id: int | None = None,
     ) -> CartLine:
         line_id = len(self.lines) + 1
         line = line_for_product(
@@ -245,6 +281,8 @@ class Checkout:
                     EventType.AGE_APPROVAL_REQUESTED, line_id=line_id, min_age=product.min_age
                 )
                 self.raise_alert(AlertKind.AGE_CHECK, line_id, f"min_age={product.min_age}")
+        if self.watching:
+            self.guarded(self.security.on_item_added, self, line, product, track_id)
         return line
 
     def void(self, line_id: int, reason: str, attendant_id: str = "") -> bool:
@@ -264,6 +302,8 @@ class Checkout:
         )
         if not self.age_pending and (age := self.alerts.find(AlertKind.AGE_CHECK)):
             self.clear_alert(age, "restricted items removed", attendant_id)
+        if self.watching:
+            self.guarded(self.security.on_item_voided, self, line_id)
         return True
 
     def request_weight(self, product: Product, code: str, entry: str) -> None:
@@ -352,14 +392,20 @@ class Checkout:
             self.reject("label carries a zero weight or price", "call_attendant", code=data)
             return
         entry = "embedded" if parsed.kind is CodeKind.EMBEDDED else "scan"
+        track_id = read.track_id if read.source == "camera" else None
         if product.sold_by is SoldBy.WEIGHT and parsed.price_minor is None:
             if parsed.weight_g is None:
                 self.request_weight(product, data, entry)
                 return
-            self.add_line(product, data, entry, weight_g=parsed.weight_g)
+            self.add_line(product, data, entry, weight_g=parsed.weight_g, track_id=track_id)
             return
         self.add_line(
-            product, data, entry, weight_g=parsed.weight_g, price_minor=parsed.price_minor
+            product,
+            data,
+            entry,
+            weight_g=parsed.weight_g,
+            price_minor=parsed.price_minor,
+            track_id=track_id,
         )
 
     def _unknown(self, code: str, reason: str, nudge: str) -> None:
@@ -403,6 +449,8 @@ class Checkout:
             self.pending_weigh = None
             self.touch()
             self._sell_weighed(product, code, entry, current)
+        if self.watching:
+            self.guarded(self.security.on_weight, self, reading)
 
     def _on_track(self, track: ItemTrack) -> None:
         # Vision tracks are kept for the mismatch rules; they are evidence, not sales.
@@ -410,6 +458,8 @@ class Checkout:
             self.tracks.pop(track.track_id, None)
         else:
             self.tracks[track.track_id] = track
+        if self.watching:
+            self.guarded(self.security.on_track, self, track)
 
     def _on_payment(self, result: PaymentResult) -> None:
         commands.on_payment_result(self, result)
@@ -442,6 +492,7 @@ class Checkout:
             "tracks": [commands.track_to_dict(t) for t in self.tracks.values()],
             "last_code": list(self._last_code) if self._last_code else None,
             "locked": self.locked,
+            "learned_weights": self.security.snapshot(),
         }
 
     def _restore(self, snap: dict[str, Any]) -> None:
@@ -455,3 +506,4 @@ class Checkout:
         last = snap.get("last_code")
         self._last_code = (last[0], last[1]) if last else None
         self.locked = bool(snap.get("locked", False))
+        self.security.restore(snap.get("learned_weights", {}))
