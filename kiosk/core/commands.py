@@ -218,13 +218,13 @@ def _cancel(co: Checkout, args: Any) -> None:
 
 
 def _own_bag(co: Checkout, args: Any) -> None:
-    """"I brought my own bag": bag-weight increases before the next scan are bags."""
+    """The shopper brought their own bag: bag-weight increases before the next scan are bags."""
     if co.watching:
         co.guarded(co.security.own_bag, co)
 
 
 def _remove_bags(co: Checkout, args: Any) -> None:
-    """"My bags are full": taking them off the bagging area is expected now."""
+    """The shopper says the bags are full: taking them off the bagging area is expected now."""
     if co.watching:
         co.guarded(co.security.remove_bags, co)
 

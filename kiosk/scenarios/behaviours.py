@@ -154,6 +154,42 @@ def scan_item(lane: Lane, product: Product) -> None:
     gap(lane)
 
 
+def scan_several_then_bag(lane: Lane, products: Sequence[Product]) -> None:
+    """Scans two or three items holding them, then puts them down together."""
+    rng = lane.rng
+    tids: list[int] = []
+    grams = [lane.weights.unit(p) for p in products]
+    for p in products:
+        tid = lane.new_track_id() if rng.random() >= lane.profile.vision_miss else None
+        if tid is not None:
+            lane.track(lane.now, tid, "scan")
+            tids.append(tid)
+        t_read = lane.now + lane.ms(0.4, 1.2)
+        lane.scanner_read(p, t_read)
+        lane.lines.append(p)
+        if tid is not None:
+            lane.track(
+                t_read + rng.randint(80, 300),
+                tid,
+                "scan",
+                sku=p.sku,
+                identity=lane.identity("honest"),
+            )
+        lane.at_least(t_read + lane.ms(0.5, 1.2))
+    put = lane.now + lane.ms(0.5, 1.5)
+    for tid in tids:
+        lane.track(put - rng.randint(100, 400), tid, "bagging")
+    if rng.random() < lane.profile.hand_on_place:
+        lane.hand_in_bagging(put - 200)
+    stable = lane.bagging.change(put, sum(grams))
+    lane.on_bagging.extend((p.sku, g) for p, g in zip(products, grams, strict=True))
+    for tid in tids:
+        lane.track(stable + lane.ms(0.3, 2.5), tid, "outside", lost=True)
+    lane.at_least(stable)
+    lane.tags.add("batch_bagging")
+    gap(lane)
+
+
 def candidates(lane: Lane, true_sku: str, k: int = 4) -> list[tuple[str, float]]:
     """Top-k of the produce recogniser: usually right, sometimes a look-alike first."""
     rng = lane.rng

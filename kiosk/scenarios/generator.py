@@ -152,6 +152,12 @@ def _incidents(lane: Lane, stock: _Stock, steps: list[Step], n: int, rate: float
     if rate >= 1.0 and rng.random() < 0.12:
         p = stock.basket_item(rng)
         insert(lambda: b.forgot_to_scan(lane, p))
+    if n >= 3 and rng.random() < 0.15 * rate:
+        several = [
+            rng.choice([p for p in stock.each if (p.expected_weight_g or 0) < 1500])
+            for _ in range(rng.choice((2, 2, 3)))
+        ]
+        insert(lambda: b.scan_several_then_bag(lane, several))
     if rng.random() < 0.07 * rate and n >= 2:
         insert(lambda: b.void_by_attendant(lane), lo=1)
     if rng.random() < 0.15:

@@ -100,9 +100,7 @@ class BaggingArea:
         line = self.lines.get(line_id)
         if line is None:
             return
-        line.status = (
-            LineStatus.VOIDED if line.status is LineStatus.PLACED else LineStatus.GONE
-        )
+        line.status = LineStatus.VOIDED if line.status is LineStatus.PLACED else LineStatus.GONE
 
     def skip(self, line_id: int) -> str | None:
         """Let an item stay in the cart; returns why not, or None when allowed."""
@@ -194,9 +192,7 @@ class BaggingArea:
             key=lambda x: x.ts_ms,
         )[-MAX_PENDING_SEARCHED:]
         optional = [
-            x
-            for x in self.lines.values()
-            if x.status in (LineStatus.LIGHT, LineStatus.SKIPPED)
+            x for x in self.lines.values() if x.status in (LineStatus.LIGHT, LineStatus.SKIPPED)
         ][-2:]
         for line in recent + optional:
             arriving.append(_item_part(line))
@@ -265,8 +261,7 @@ class BaggingArea:
                 for x in self.lines.values()
                 if x.status is LineStatus.PLACED
                 and x.expected.known
-                and abs(-delta - x.expected.mean_g)
-                <= self.book.tolerance_g([x.expected.sigma_g])
+                and abs(-delta - x.expected.mean_g) <= self.book.tolerance_g([x.expected.sigma_g])
             ]
             evidence["likely_lines"] = gone
             return Judgement(False, delta, Reason.ITEM_REMOVED, evidence=evidence)
