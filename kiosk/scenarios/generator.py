@@ -185,19 +185,14 @@ def _fraud_step(lane: Lane, stock: _Stock, label: str, variant: str) -> Step:
         first = rng.choice([p for p in stock.each if 100 <= (p.expected_weight_g or 0) < 2500])
         return lambda: b.item_removed(lane, first)
     if label == "stacked":
-        top = rng.choice([p for p in stock.each if (p.expected_weight_g or 0) < 1500])
-        under = (
-            top
-            if variant == "same"
-            else rng.choice(
-                [
-                    p
-                    for p in stock.each
-                    if (p.expected_weight_g or 0) <= (top.expected_weight_g or 0)
-                ]
-                or [top]
+        top = rng.choice([p for p in stock.each if 100 <= (p.expected_weight_g or 0) < 1500])
+        if variant == "same":
+            under = top
+        else:  # something smaller hidden under or behind it
+            top_g = top.expected_weight_g or 0
+            under = rng.choice(
+                [p for p in stock.each if p is not top and (p.expected_weight_g or 0) <= top_g]
             )
-        )
         return lambda: b.stacked(lane, top, under, variant)
     if label == "bag_abuse":
         p = rng.choice(stock.bag_sized)

@@ -340,7 +340,9 @@ class Scale:
                     t, self._round(max(0.0, before + delta_g * frac + rng.gauss(0, 4))), False
                 )
         stable_at = max(start + round(settle * 1000), t + 80)
-        noise = rng.gauss(0.0, prof.noise_div * self.division)
+        if self.true_g < 1.0:  # emptied: auto-zero holds an empty platform at exactly 0
+            self.true_g = 0.0
+        noise = rng.gauss(0.0, prof.noise_div * self.division) if self.true_g else 0.0
         self._emit(stable_at, self._round(self.true_g + noise), True)
         self.free_at = stable_at + 20
         return stable_at
@@ -359,7 +361,7 @@ class Scale:
         t += rng.randint(400, 1500)
         self._emit(t, self._round(self.true_g + peak_g * 0.3), False)
         t += rng.randint(150, 400)
-        noise = rng.gauss(0.0, self.lane.profile.noise_div * self.division)
+        noise = rng.gauss(0.0, self.lane.profile.noise_div * self.division) if self.true_g else 0.0
         self._emit(t, self._round(self.true_g + noise), True)
         self.free_at = t + 20
         return t
