@@ -166,17 +166,21 @@ class KioskConfig:
 
     def core_settings(self, journal_id: str = "replay") -> CoreSettings:
         """Settings for the pure core; ``journal_id`` comes from the journal database."""
+        from kiosk.security_config import security_settings
+
         return CoreSettings(
             kiosk_id=self.kiosk_id,
             store_id=self.store_id,
             journal_id=journal_id,
             **self.sections["checkout"],
+            security=security_settings(self.sections["security"]),
         )
 
 
 # Every adapter package's config sections, imported in this order: the one place that
 # decides what a lane's config file may contain (and the order of docs/configuration.md).
 SECTION_MODULES: tuple[str, ...] = (
+    "kiosk.security_config",
     "hardware.scale.config",
     "hardware.peripherals_config",
     "backend_client.config",

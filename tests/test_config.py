@@ -32,7 +32,7 @@ from kiosk.config_schema import (
     register_section,
     validate,
 )
-from kiosk.core.settings import CoreSettings
+from kiosk.core.settings import CoreSettings, SecuritySettings
 from kiosk.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,9 @@ def test_example_config_loads() -> None:
 def test_checkout_covers_every_core_setting() -> None:
     core_fields = {f.name for f in dataclasses.fields(CoreSettings)}
     checkout = {f.name for f in SECTIONS["checkout"].fields}
-    assert checkout == core_fields - {"kiosk_id", "store_id", "journal_id"}
+    assert checkout == core_fields - {"kiosk_id", "store_id", "journal_id", "security"}
+    security = {f.name for f in SECTIONS["security"].fields}
+    assert security == {f.name for f in dataclasses.fields(SecuritySettings)}
 
 
 def test_every_setting_can_be_set(tmp_path: Path) -> None:
