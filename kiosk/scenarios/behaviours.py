@@ -90,6 +90,12 @@ def present_item(
     elif tids and route == "past" and rng.random() < 0.4:
         lane.track(t, tids[0], "scan", confidence=rng.uniform(0.4, 0.7))  # a blur at the edge
     t_read = t + lane.ms(0.4, 1.3)
+    if rng.random() < 0.35:  # the hand holding it is detected too
+        hand = lane.new_track_id()
+        lane.track(
+            t + rng.randint(0, 200), hand, "scan", label="hand", confidence=rng.uniform(0.4, 0.9)
+        )
+        lane.track(t_read + lane.ms(0.4, 1.2), hand, "outside", label="hand", lost=True)
     sku, score = None, None
     if code is not None:
         if rng.random() < prof.scan_fail:  # first pass missed; the shopper turns the pack
