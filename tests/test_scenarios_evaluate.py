@@ -318,7 +318,15 @@ def test_cli_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 @pytest.mark.slow
-def test_cli_eval_builtin_suite(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli(["eval", "--json"]) == 0
+def test_sco_scenarios_eval_builtin_suite(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the real `sco` entry point, with the plugin listed once."""
+    import kiosk.cli
+
+    plugins = tuple(p for p in kiosk.cli.CLI_PLUGINS if p != "kiosk.scenarios.cli")
+    monkeypatch.setattr(kiosk.cli, "CLI_PLUGINS", (*plugins, "kiosk.scenarios.cli"))
+    assert kiosk.cli.main(["scenarios", "eval", "--json"]) == 0
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last["scenarios"] >= 240 and set(last) >= KPI_KEYS
+    assert last["honest"] == last["scenarios"] // 2
