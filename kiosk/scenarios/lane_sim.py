@@ -42,6 +42,7 @@ class LaneProfile:
     spurious: float  # a short false track per item handled
     camera_reads: float  # the camera also decodes the barcode
     identity_absent: float  # no identity score could be computed
+    identity_quality: float  # > 1 sharper identity scores on this lane
     hand_on_place: float  # a hand is seen in the bagging area while putting an item down
     scan_fail: float  # the first pass over the scanner does not read
     pace: float  # > 1: a slower shopper
@@ -67,6 +68,7 @@ def draw_profile(rng: random.Random) -> LaneProfile:
         spurious=rng.uniform(0.0, 0.06),
         camera_reads=rng.uniform(0.2, 0.7),
         identity_absent=rng.uniform(0.03, 0.15),
+        identity_quality=rng.uniform(0.7, 1.3),
         hand_on_place=rng.uniform(0.3, 0.8),
         scan_fail=rng.uniform(0.03, 0.15),
         pace=rng.uniform(0.7, 1.5),
@@ -230,7 +232,12 @@ class Lane:
         if kind == "honest" and self.rng.random() < 0.06:
             kind = "poor_view"
         a, b = IDENTITY[kind]
-        return self.rng.betavariate(a, b)
+        # A lane's camera, light and reference images make all its scores a bit better
+        # or worse: honest scores higher, switched ones lower when the quality is good.
+        q = self.profile.identity_quality
+        return (
+            self.rng.betavariate(a * q, b) if kind == "honest" else self.rng.betavariate(a, b * q)
+        )
 
     def hand_in_bagging(self, t_ms: int, dwell_s: tuple[float, float] = (0.5, 1.5)) -> int:
         """A hand seen over the bagging area; returns when it leaves."""
@@ -331,15 +338,15 @@ class Scale:
         t = start
         if abs(delta_g) >= 2 * self.division:
             n = rng.randint(*prof.unstable_readings)
-            step = max(60, round(settle * 1000 / (n + 1)))
+            t = start
             for i in range(n):
-                t = start + 50 + i * step + rng.randint(0, 40)
+                t += rng.randint(100, 300)  # the adapter's motion readings
                 # Overshoot then ring down: the load cell as an item lands.
                 frac = 1.0 - (1.0 - (i + 1) / (n + 1)) * rng.uniform(-0.5, 0.9)
                 self._emit(
                     t, self._round(max(0.0, before + delta_g * frac + rng.gauss(0, 4))), False
                 )
-        stable_at = max(start + round(settle * 1000), t + 80)
+        stable_at = max(start + round(settle * 1000), t + 100)
         if self.true_g < 1.0:  # emptied: auto-zero holds an empty platform at exactly 0
             self.true_g = 0.0
         noise = rng.gauss(0.0, prof.noise_div * self.division) if self.true_g else 0.0
