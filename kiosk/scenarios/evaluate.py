@@ -309,14 +309,18 @@ def format_table(report: Report, max_list: int = 25) -> str:
     errors = [o for o in report.outcomes if o.error]
     for o in errors[:max_list]:
         lines.append(f"  core error in {o.name}: {o.error}")
-    for title, items, text in (
-        ("misses", report.misses, lambda o: f"{o.label}: {o.why()}"),
-        (
-            "false interventions",
-            report.false_interventions,
-            lambda o: f"{','.join(o.interventions)} [{','.join(o.tags)}]",
-        ),
-    ):
+
+    def miss(o: Outcome) -> str:
+        return f"{o.label}: {o.why()}"
+
+    def stop(o: Outcome) -> str:
+        return f"{','.join(o.interventions)} [{','.join(o.tags)}]"
+
+    listed: list[tuple[str, list[Outcome], Callable[[Outcome], str]]] = [
+        ("misses", report.misses, miss),
+        ("false interventions", report.false_interventions, stop),
+    ]
+    for title, items, text in listed:
         lines.append(f"{title} ({len(items)}):")
         for o in items[:max_list]:
             lines.append(f"  {o.name}: {text(o)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -125,13 +126,13 @@ def _basket_steps(lane: Lane, stock: _Stock, n: int, with_produce: bool) -> list
         r = rng.random()
         if with_produce and r < 0.14:
             p, via = rng.choice(stock.produce), rng.choice(("plu", "suggestion"))
-            steps.append(lambda p=p, via=via: b.weigh_produce(lane, p, via=via))
+            steps.append(partial(b.weigh_produce, lane, p, via=via))
         elif with_produce and r < 0.17 and stock.each_produce:
             p = rng.choice(stock.each_produce)
-            steps.append(lambda p=p: b.each_produce(lane, p))
+            steps.append(partial(b.each_produce, lane, p))
         else:
             p = stock.basket_item(rng)
-            steps.append(lambda p=p: b.scan_item(lane, p))
+            steps.append(partial(b.scan_item, lane, p))
     return steps
 
 

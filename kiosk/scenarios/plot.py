@@ -40,11 +40,12 @@ def _fmt_k(k: float) -> str:
 def render_svg(points: Sequence[Mapping[str, Any]], title: str = "") -> str:
     """SVG text for sweep points (dicts with k, the recalls and the false-alert rate)."""
     usable = [p for p in points if p.get("false_interventions_per_100_honest") is not None]
-    xs = [p[key] for p in usable for key, _, _ in SERIES if p.get(key) is not None]
+    xs = [float(p[key]) for p in usable for key, _, _ in SERIES if p.get(key) is not None]
     x_lo = min([math.floor(min(xs) * 10) / 10] if xs else [0.0])
     x_lo = min(x_lo, 0.9)
     x_hi = 1.0
-    y_hi = _nice_ceiling(max([p["false_interventions_per_100_honest"] for p in usable] + [1.0]))
+    rates = [float(p["false_interventions_per_100_honest"]) for p in usable]
+    y_hi = _nice_ceiling(max([*rates, 1.0]))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def sx(x: float) -> float:

@@ -242,4 +242,8 @@ def save_scenario(directory: str | Path, scenario: Scenario) -> Path:
 
 
 def save_suite(directory: str | Path, scenarios: Iterable[Scenario]) -> int:
-    return sum(1 for s in scenarios if save_scenario(directory, s))
+    count = 0
+    for scenario in scenarios:
+        save_scenario(directory, scenario)
+        count += 1
+    return count
