@@ -237,8 +237,10 @@ def test_evaluate_reports_a_broken_core_instead_of_stopping(catalog: Catalog) ->
     assert report.kpis["scenarios"] == 3
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("kiosk.core.security") is None, reason="rules not in the tree"
+@pytest.mark.xfail(
+    importlib.util.find_spec("kiosk.core.security") is None,
+    reason="the mismatch rules (kiosk/core/security) are not in the tree",
+    strict=False,
 )
 def test_the_rules_catch_frauds_in_a_small_suite(catalog: Catalog) -> None:
     """End to end: a loose sanity bound, not the issue's targets (bench/ measures those)."""
