@@ -68,14 +68,18 @@ def present_item(
     tracked: bool | None = None,
     skip_bagging: bool = False,
     weights: Sequence[float] | None = None,
+    must_see: bool = False,
 ) -> list[float]:
     """One presentation: pick, (scan), move, put down. Returns the true grams put down.
 
     ``code`` is what the scanner reads (None: no read); ``physical`` what is really in
     the hand (two for a stack). ``route``: "scan" passes the scan zone, "past" goes
-    straight to the bagging area, "cart" never reaches the bagging area.
+    straight to the bagging area, "cart" never reaches the bagging area. ``must_see``:
+    the camera follows it and scores its identity (a fraud that only vision can show).
     """
     rng, prof = lane.rng, lane.profile
+    if must_see:
+        tracked = True
     grams = list(weights) if weights is not None else [lane.weights.unit(p) for p in physical]
     if tracked is None:
         tracked = rng.random() >= prof.vision_miss
@@ -105,7 +109,7 @@ def present_item(
         lane.lines.append(code)
         if tids and rng.random() < prof.camera_reads:
             lane.scanner_read(code, t_read + rng.randint(-150, 250), "camera", tids[0])
-        sku, score = code.sku, lane.identity(identity)
+        sku, score = code.sku, lane.identity(identity, may_fail=not must_see)
         if tids:
             lane.track(t_read + rng.randint(80, 300), tids[0], "scan", sku=sku, identity=score)
         if rng.random() < 0.1:  # the pack rests on the scanner glass (a scale) a moment
@@ -228,7 +232,9 @@ def weigh_produce(
     if typed_first:  # PLU keyed in, then the scale asked for
         lane.shopper("add_item", plu=chosen.plu)
         lane.wait(1.0, 2.5)
-    tid = lane.new_track_id() if rng.random() >= lane.profile.vision_miss else None
+    # A switched PLU only shows on camera: a fraud no sensor sees is no detection miss.
+    seen = chosen is not real or rng.random() >= lane.profile.vision_miss
+    tid = lane.new_track_id() if seen else None
     t = lane.now
     if tid is not None:
         lane.track(t, tid, "scan")
@@ -458,7 +464,8 @@ def ticket_switch(lane: Lane, dear: Product, cheap: Product, variant: str) -> st
     """The cheap item's barcode on the dear item. Variants: different_weight,
     similar_weight (only the identity score tells), identity_missing (only the weight)."""
     kind = {"similar_weight": "similar_switch", "identity_missing": "none"}.get(variant, "switch")
-    present_item(lane, [dear], code=cheap, identity=kind)
+    # With similar weights only the identity can tell: the camera must have seen it.
+    present_item(lane, [dear], code=cheap, identity=kind, must_see=variant == "similar_weight")
     return f"{dear.sku} scanned with the barcode of {cheap.sku} ({variant})"
 
 
@@ -506,7 +513,7 @@ def bag_abuse(lane: Lane, item: Product) -> str:
     """'I brought my own bag' and an unscanned item put down instead of a bag."""
     lane.shopper("own_bag")
     lane.wait(0.8, 2.0)
-    present_item(lane, [item], code=None, route="past")
+    present_item(lane, [item], code=None, route="past", must_see=True)  # a bag's weight
     gap(lane)
     return f"own bag declared, {item.sku} put down instead"
 

@@ -172,7 +172,7 @@ def _fraud_step(lane: Lane, stock: _Stock, label: str, variant: str) -> Step:
         pool = (
             stock.light
             if variant == "light"
-            else [p for p in stock.each if (p.expected_weight_g or 0) < 2500]
+            else [p for p in stock.each if 40 <= (p.expected_weight_g or 0) < 2500]
         )
         p = rng.choice(pool)
         return lambda: b.non_scan(lane, p, variant)
@@ -192,7 +192,11 @@ def _fraud_step(lane: Lane, stock: _Stock, label: str, variant: str) -> Step:
         else:  # something smaller hidden under or behind it
             top_g = top.expected_weight_g or 0
             under = rng.choice(
-                [p for p in stock.each if p is not top and (p.expected_weight_g or 0) <= top_g]
+                [
+                    p
+                    for p in stock.each
+                    if p is not top and 40 <= (p.expected_weight_g or 0) <= top_g
+                ]
             )
         return lambda: b.stacked(lane, top, under, variant)
     if label == "bag_abuse":

@@ -226,8 +226,8 @@ class Lane:
             rec["snapshot_id"] = f"snap-{t_ms % 10_000_000}-{track_id}"
         self.emit(t_ms, rec)
 
-    def identity(self, kind: str) -> float | None:
-        if kind == "none" or self.rng.random() < self.profile.identity_absent:
+    def identity(self, kind: str, may_fail: bool = True) -> float | None:
+        if kind == "none" or (may_fail and self.rng.random() < self.profile.identity_absent):
             return None
         if kind == "honest" and self.rng.random() < 0.06:
             kind = "poor_view"
