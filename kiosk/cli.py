@@ -36,6 +36,7 @@ CLI_PLUGINS = (
     "vision.vision_cli",
     "models.render_cli",
     "models.train_cli",
+    "kiosk.scenarios.cli",
 )
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -97,6 +98,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.receipt:
         for receipt in result.receipts:
             print(format_receipt(receipt, args.lang), file=sys.stderr)
+    if args.kpis:
+        from kiosk.core.kpis import KpiTracker
+
+        kpis = KpiTracker()
+        for record in result.events:
+            kpis.observe(record)
+        print(json.dumps(kpis.summary(), ensure_ascii=False), file=sys.stderr)
     print(
         f"{args.inputs}: {result.inputs_applied} inputs, {len(result.events)} events, "
         f"{len(result.receipts)} completed, {len(result.problems)} problem(s)",
@@ -223,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--receipt", action="store_true", help="print receipts to stderr")
     p.add_argument("--lang", choices=("en", "zh"), default="en")
     p.add_argument("--strict", action="store_true", help="exit 1 if any line was rejected")
+    p.add_argument(
+        "--kpis", action="store_true", help="print loss-prevention KPIs (JSON) to stderr"
+    )
     p.add_argument("--publish", metavar="URL", help="then publish the outbox to this broker")
     p.add_argument(
         "--publish-timeout",

@@ -148,11 +148,24 @@ def test_own_bag_is_accepted_and_an_item_declared_as_a_bag_is_not() -> None:
     lane.scan("water")
     lane.bag(570)
     assert lane.findings() == [] and lane.of("bag_accepted") == [{"weight_g": 42, "bags": 1}]
-    abuse = Lane()
-    abuse.start()
-    abuse.shopper("own_bag")
-    abuse.bag(572)
-    assert abuse.findings() == [("bag_abuse", "nudge")]
+    heavy = Lane()
+    heavy.start()
+    heavy.shopper("own_bag")
+    heavy.bag(572)  # no bag weighs that
+    assert heavy.findings() == [("unexpected_item", "nudge")]
+    assert heavy.of("mismatch_detected")[0]["evidence"]["bag_declared"] is True
+    posing = Lane()
+    posing.start()
+    posing.shopper("own_bag")
+    posing.track(4, "bagging")  # the camera sees merchandise go down, and no bag
+    posing.bag(118)  # a packet of noodles weighs like a bag
+    assert posing.of("bag_accepted") and posing.findings() == [("bag_abuse", "nudge")]
+    honest = Lane()
+    honest.start()
+    honest.shopper("own_bag")
+    honest.track(4, "bagging", label="bag")
+    honest.bag(118)
+    assert honest.findings() == []
 
 
 def test_heavy_item_may_skip_bagging_and_light_items_need_not_register() -> None:
@@ -290,6 +303,30 @@ def test_item_unlike_its_scanned_sku_is_a_ticket_switch() -> None:
     (alert,) = lane.of("alert_raised")
     assert alert["kind"] == "ticket_switch" and alert["severity"] == "high"
     assert alert["evidence"]["identity_score"] == 0.08 and alert["evidence"]["delta_g"] == 1690
+
+
+def test_camera_alone_doubting_an_item_the_scale_accepts_is_a_silent_flag() -> None:
+    lane = Lane()
+    lane.start()
+    lane.track(7, "scan")
+    lane.scan("water")
+    lane.track(7, "scan", sku="DRK-001", identity_score=0.1)
+    lane.bag(572)
+    lane.wait(10_000)
+    assert lane.findings() == [("ticket_switch", "flag")] and lane.alerts() == []
+    (flag,) = lane.of("lp_flagged")
+    assert flag["evidence"]["identity_score"] == 0.1 and flag["line_id"] == 1
+
+
+def test_switched_item_that_weighs_like_the_scanned_one_is_still_fought_by_the_debt() -> None:
+    lane = Lane()
+    lane.start()
+    lane.scan("water")  # 572 ± 15 (sigma 7.5)
+    lane.bag(537)  # 35 g light: not this item
+    lane.scan("cola")
+    lane.bag(352)  # the next item fits on its own and must not soak up the 35 g
+    lane.wait(8_000)
+    assert lane.alerts() == ["weight_mismatch"]
 
 
 def test_doubtful_identity_alone_is_no_finding_but_with_a_wrong_weight_is_a_switch() -> None:

@@ -137,6 +137,8 @@ def _remove_item(co: Checkout, args: Any) -> None:
         co.reject(f"no line {args.get('line_id')!r} to remove")
         return
     if co.settings.void_requires_attendant:
+        if co.watching:  # taking the item back out must not look like theft
+            co.guarded(co.security.on_void_requested, co, line_id)
         co.raise_alert(AlertKind.VOID_REQUEST, line_id)
     else:
         co.void(line_id, "shopper removed")

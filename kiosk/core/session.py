@@ -225,6 +225,8 @@ class Checkout:
             self.guarded(self.security.on_alert_cleared, self, alert, resolution)
         if self.state is State.INTERVENTION and not self.alerts.blocking:
             self.set_state(State.PAYMENT if self.payments else State.SHOPPING)
+            if self.watching:
+                self.guarded(self.security.on_intervention_over, self)
 
     def start_session(self, language: str | None = None) -> None:
         # A language picked on the welcome screen (before any session) carries over.
@@ -346,7 +348,10 @@ class Checkout:
 
     def _on_barcode(self, read: BarcodeRead) -> None:
         if read.source == "camera" and not self.settings.camera_scans:
-            return  # evidence for the mismatch rules, kept in the journal, not an item
+            # Evidence for the mismatch rules, kept in the journal, not an item.
+            if self.watching:
+                self.guarded(self.security.on_camera_read, self, read.data, read.track_id)
+            return
         data = read.data.strip()
         last = self._last_code
         self._last_code = (data, self.now_ms)

@@ -1,13 +1,16 @@
 """Bagging-area security: does the settled weight fit what was scanned?
 
-The area keeps an *anchor*: the settled weight at the last state that made sense. Each new
+The area keeps an *anchor*: the settled weight after the last judged change. Each new
 settled weight is judged as a change from the anchor, and the change must be explained by
 some of the scanned-but-not-yet-bagged items (any subset: shoppers bag in their own order),
 declared bags, or the removal of voided items. Per-event checks against a re-anchored weight
-do not accumulate packaging bias the way a running total would; a change that cannot be
-explained leaves the anchor where it was, so when the shopper puts things right (takes the
-extra item off, scans it, puts the removed item back) the next settled weight explains
-itself and the finding self-corrects.
+do not accumulate packaging bias the way a running total would.
+
+A change that cannot be explained becomes a *debt*: the grams nobody paid for (or that
+went missing), with the spread of the items involved. The anchor moves on, so later items
+are judged with their own tight tolerance and cannot dilute the debt; the debt is paid when
+a later change cancels it (the extra item taken off, scanned, or the removed item put
+back), and only then does the finding self-correct.
 """
 
 from __future__ import annotations
@@ -45,15 +48,23 @@ class BagLine:
     status: LineStatus
     observed_g: float | None = None  # weight of its own bagging event, for learning
     doubt: float | None = None  # identity score when vision doubted the item
+    unlike: bool = False  # the camera found it clearly unlike its SKU (a switch, if...)
+    disputed: bool = False  # placed as part of a change that did not add up
+
+
+@dataclass
+class Debt:
+    grams: float  # unexplained weight: + something extra, - something missing
+    sigmas: list[float]  # spread of the items the change was judged against
 
 
 @dataclass
 class Judgement:
-    """The verdict on one settled weight."""
+    """The verdict on one settled weight: ``consistent`` means no debt is left."""
 
     consistent: bool
     delta_g: int
-    reason: Reason | None = None
+    reason: Reason | None = None  # set when this change opened (or added to) a debt
     placed: list[int] = field(default_factory=list)
     bags: int = 0
     evidence: dict[str, Any] = field(default_factory=dict)
@@ -81,11 +92,15 @@ class BaggingArea:
         self.bag_window = False  # the shopper said "own bag": bags are expected
         self.removing = False  # the shopper said the bags are full and come off
         self.skips = 0
+        self.debt: Debt | None = None
 
     # --- shopper and sale facts ---------------------------------------------------------
 
     def start(self, settled_g: int | None) -> None:
-        self.anchor_g = self.weight_g = settled_g
+        # A scale that has not spoken yet (it reports changes only) is taken as empty:
+        # an empty bagging area is how every sale begins.
+        self.anchor_g = settled_g if settled_g is not None else 0
+        self.weight_g = settled_g
 
     def add_line(self, line_id: int, sku: str, expected: Expected, ts_ms: int) -> BagLine:
         light = expected.known and expected.mean_g < self.settings.light_item_g
@@ -100,7 +115,17 @@ class BaggingArea:
         line = self.lines.get(line_id)
         if line is None:
             return
-        line.status = LineStatus.VOIDED if line.status is LineStatus.PLACED else LineStatus.GONE
+        # Bagged (or allowed out already): it may be taken out now; never bagged: gone.
+        placed = line.status in (LineStatus.PLACED, LineStatus.VOIDED)
+        line.status = LineStatus.VOIDED if placed else LineStatus.GONE
+
+    def may_leave(self, line_id: int) -> None:
+        """The shopper asked to remove this item: taking it out must not alarm."""
+        line = self.lines.get(line_id)
+        if line is not None and line.status is LineStatus.PLACED:
+            line.status = LineStatus.VOIDED
+        elif line is not None and line.status is LineStatus.PENDING:
+            line.status = LineStatus.SKIPPED  # it may still be put down
 
     def skip(self, line_id: int) -> str | None:
         """Let an item stay in the cart; returns why not, or None when allowed."""
@@ -134,14 +159,27 @@ class BaggingArea:
         delta = self.weight_g - self.anchor_g
         if self.removing and delta < 0:
             self._accept_removal()
+            self.debt = None
             return Judgement(True, delta)
+        if self.debt is not None:  # does this change pay the debt?
+            # The debt is a measured weight: paying it needs no extra slack, or an item's
+            # own spread would let the next item quietly absorb it.
+            best = self._explain(delta + round(self.debt.grams))
+            if best is not None:
+                self.debt = None
+                return self._accepted(best, delta)
         best = self._explain(delta)
         if best is not None:
-            placed = [p.line_id for p in best if p.line_id is not None and p.sign > 0]
-            bags = sum(1 for p in best if p.line_id is None)
-            self._accept(best, delta)
-            return Judgement(True, delta, placed=placed, bags=bags)
+            return self._accepted(best, delta)
+        if delta == 0 and self.debt is not None:
+            return Judgement(False, 0)  # nothing new: the debt stands
         return self._unexplained(delta)
+
+    def _accepted(self, best: tuple[_Part, ...], delta: int) -> Judgement:
+        placed = [p.line_id for p in best if p.line_id is not None and p.sign > 0]
+        bags = sum(1 for p in best if p.line_id is None)
+        self._accept(best, delta)
+        return Judgement(self.debt is None, delta, placed=placed, bags=bags)
 
     def accept_current(self) -> list[int]:
         """An attendant accepted the area as it is: re-anchor; unbagged items count as bagged."""
@@ -152,6 +190,7 @@ class BaggingArea:
         if len(placed) == 1 and self.weight_g is not None and self.anchor_g is not None:
             self.lines[placed[0]].observed_g = float(self.weight_g - self.anchor_g)
         self.anchor_g = self.weight_g
+        self.debt = None
         return placed
 
     def start_removal(self) -> None:
@@ -213,8 +252,11 @@ class BaggingArea:
         ][-3:]
         return arriving, bags, leaving
 
-    def _explain(self, delta: int) -> tuple[_Part, ...] | None:
+    def _explain(
+        self, delta: int, extra_sigmas: list[float] | None = None
+    ) -> tuple[_Part, ...] | None:
         arriving, bags, leaving = self._parts()
+        extra = [_Part(0.0, 0.0, s) for s in extra_sigmas or []]
         best: tuple[float, tuple[_Part, ...]] | None = None
         for n_arr in range(0, min(MAX_COMBINATION, len(arriving)) + 1):
             for arr in itertools.combinations(arriving, n_arr):
@@ -222,7 +264,7 @@ class BaggingArea:
                     for n_out in range(0, min(2, len(leaving)) + 1):
                         for out in itertools.combinations(leaving, n_out):
                             parts = (*arr, *bags[:n_bag], *out)
-                            score = self._fit(parts, delta)
+                            score = self._fit((*parts, *extra), delta)
                             if score is None:
                                 continue
                             # Simplest story first: fewer parts, then the closest fit.
@@ -242,6 +284,27 @@ class BaggingArea:
         return None
 
     def _unexplained(self, delta: int) -> Judgement:
+        judgement = self._classify(delta)
+        # Best guess of what happened: the scanned items went in (a removal took none out).
+        guess = self.pending() if delta > 0 else []
+        if judgement.reason is Reason.MULTIPLE_ITEMS:
+            guess = [self.lines[judgement.placed[0]]]
+        explained = sum(x.expected.mean_g for x in guess if x.expected.known)
+        sigmas = [x.expected.sigma_g for x in guess]
+        for line in guess:
+            line.status = LineStatus.PLACED
+            line.disputed = True
+        if self.debt is None:
+            self.debt = Debt(delta - explained, sigmas)
+        else:
+            self.debt.grams += delta - explained
+            self.debt.sigmas += sigmas
+        judgement.evidence["unexplained_g"] = round(self.debt.grams)
+        judgement.placed = [x.line_id for x in guess]
+        self.anchor_g = self.weight_g
+        return judgement
+
+    def _classify(self, delta: int) -> Judgement:
         pending = self.pending()
         expected = [
             {"line_id": x.line_id, "sku": x.sku, "mean_g": round(x.expected.mean_g),
@@ -266,9 +329,11 @@ class BaggingArea:
             evidence["likely_lines"] = gone
             return Judgement(False, delta, Reason.ITEM_REMOVED, evidence=evidence)
         if not pending:
-            if self.bag_window and delta > self.settings.bag_max_g:
-                return Judgement(False, delta, Reason.BAG_ABUSE, evidence=evidence)
+            evidence["bag_declared"] = self.bag_window
             return Judgement(False, delta, Reason.UNEXPECTED_ITEM, evidence=evidence)
+        if any(x.unlike for x in pending):
+            evidence["identity_scores"] = {x.line_id: x.doubt for x in pending if x.unlike}
+            return Judgement(False, delta, Reason.TICKET_SWITCH, evidence=evidence)
         newest = max(pending, key=lambda x: x.ts_ms)
         mean, sigma = newest.expected.mean_g, newest.expected.sigma_g
         if newest.expected.known and mean >= self.settings.light_item_g:
@@ -284,11 +349,6 @@ class BaggingArea:
             evidence["identity_scores"] = {x.line_id: x.doubt for x in pending if x.doubt}
             return Judgement(False, delta, Reason.TICKET_SWITCH, evidence=evidence)
         return Judgement(False, delta, Reason.WEIGHT_MISMATCH, evidence=evidence)
-
-    # --- lane snapshot ------------------------------------------------------------------
-
-    def consistent_now(self) -> bool:
-        return self.judge().consistent
 
 
 def _item_part(line: BagLine) -> _Part:

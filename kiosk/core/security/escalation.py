@@ -48,8 +48,14 @@ class Escalator:
 
     # --- reporting ----------------------------------------------------------------------
 
+    def policy(self, finding: Finding) -> Policy:
+        store = self.policies[finding.reason]
+        if store is Policy.OFF or finding.policy is None:
+            return store
+        return finding.policy
+
     def report(self, co: Checkout, finding: Finding, prompt: bool = False) -> None:
-        policy = self.policies[finding.reason]
+        policy = self.policy(finding)
         if policy is Policy.OFF:
             return
         self.open[finding.finding_id] = finding
@@ -82,7 +88,7 @@ class Escalator:
             finding_id=finding.finding_id,
             reason=finding.reason.value,
         )
-        if self.policies[finding.reason] is Policy.NUDGE:
+        if self.policy(finding) is Policy.NUDGE:
             finding.deadline_ms = None  # a nudge-only reason never calls anyone
         else:
             finding.deadline_ms = co.now_ms + self.settings.nudge_grace_ms
@@ -97,7 +103,7 @@ class Escalator:
             return
         finding.escalated = True
         finding.deadline_ms = None
-        policy = self.policies[finding.reason]
+        policy = self.policy(finding)
         if policy in (Policy.ALERT, Policy.NUDGE_THEN_ALERT):
             alert = co.raise_alert(
                 AlertKind(finding.reason.value),
@@ -124,7 +130,7 @@ class Escalator:
         for finding in list(self.open.values()):
             if finding.escalated or finding.action not in ("nudge", "prompt"):
                 continue
-            if self.policies[finding.reason] is Policy.NUDGE:
+            if self.policy(finding) is Policy.NUDGE:
                 continue
             self.escalate(co, finding)
 

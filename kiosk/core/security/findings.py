@@ -120,6 +120,9 @@ class Finding:
     deadline_ms: int | None = None  # when an uncorrected nudge escalates
     alert_id: str | None = None
     escalated: bool = False
+    # A weaker witness than its reason usually has (e.g. the camera alone doubting an item
+    # the scale accepted): this policy instead of the store's policy for the reason.
+    policy: Policy | None = None
 
     def summary(self) -> dict[str, Any]:
         return {

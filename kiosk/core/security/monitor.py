@@ -15,7 +15,7 @@ from kiosk.core.events import EventType
 from kiosk.core.inputs import ItemTrack, Platform, WeightReading, WeightStatus
 from kiosk.core.security.bagging import BaggingArea, Judgement, LineStatus
 from kiosk.core.security.escalation import Escalator
-from kiosk.core.security.findings import WEIGHT_REASONS, Finding, Reason, Severity
+from kiosk.core.security.findings import WEIGHT_REASONS, Finding, Policy, Reason, Severity
 from kiosk.core.security.vision_rules import SCAN_ZONES, TrackState, VisionWatch
 from kiosk.core.security.weights import WeightBook
 from kiosk.core.settings import CoreSettings
@@ -47,6 +47,7 @@ class SecurityMonitor:
         self.not_bagged: dict[int, Finding] = {}
         self.attendant_ok: set[int] = set()  # lines whose weight an attendant accepted
         self.last_bag_ms: int | None = None
+        self._unlike: dict[int, int] = {}  # line id -> track the camera found unlike it
 
     @property
     def active(self) -> bool:
@@ -79,6 +80,8 @@ class SecurityMonitor:
                 continue
             if line_id in challenged or line.doubt is not None:
                 continue
+            if line.disputed and line_id not in self.attendant_ok:
+                continue
             product = co.catalog.by_sku(line.sku)
             if product is None or product.sold_by is SoldBy.WEIGHT:
                 continue
@@ -95,7 +98,7 @@ class SecurityMonitor:
         else:
             expected = self.book.expected(product, product.sku)
         self.area.add_line(line.line_id, product.sku, expected, co.now_ms)
-        self.vision.add_sale(line.line_id, co.now_ms, product.sku, track_id)
+        self.vision.add_sale(line.line_id, co.now_ms, product.sku, track_id, line.code)
         self._sale_fixes_non_scan(co, line.line_id)
         for state in self.vision.tracks.values():
             if state.sku == product.sku and state.identity is not None:
@@ -103,6 +106,23 @@ class SecurityMonitor:
         if line.entry in ("plu", "lookup") and product.sold_by is SoldBy.WEIGHT:
             self._check_produce_pick(co, line, product)
         self._rejudge(co)
+
+    def on_camera_read(self, co: Checkout, code: str, track_id: int | None) -> None:
+        self.vision.camera_read(code, co.now_ms, track_id)
+
+    def on_void_requested(self, co: Checkout, line_id: int) -> None:
+        self.area.may_leave(line_id)
+
+    def on_intervention_over(self, co: Checkout) -> None:
+        """The attendant was at the lane (or watched it): what is in the bagging area now is
+        what they accepted. Unpaid arrivals seen meanwhile were theirs to see."""
+        self.area.accept_current()
+        for state in self.vision.tracks.values():
+            if state.bag_enter_ms is not None:
+                state.judged = True
+        if self.weight_finding is not None and not self.weight_finding.escalated:
+            self.esc.resolve(co, self.weight_finding, "attendant")
+        self.weight_finding = None
 
     def on_item_voided(self, co: Checkout, line_id: int) -> None:
         self.area.void_line(line_id)
@@ -128,6 +148,8 @@ class SecurityMonitor:
 
     def before_payment(self, co: Checkout) -> None:
         self.after_input(co)
+        for line_id in list(self._unlike):
+            self._flag_if_unlike(co, line_id)
         self.esc.escalate_waiting(co)
 
     def on_alert_cleared(self, co: Checkout, alert: Alert, resolution: str) -> None:
@@ -165,7 +187,11 @@ class SecurityMonitor:
     def after_input(self, co: Checkout) -> None:
         """Timers: read windows that closed, prompts whose clutter left, nudges that expired."""
         now = co.now_ms
+        blocked = self._blocked(co)
         for state in self.vision.due_arrivals(now):
+            if blocked:  # the attendant owns the lane until the intervention is over
+                self.vision.match_sale(state)
+                continue
             self._judge_arrival(co, state)
         if (
             (f := self.weight_finding)
@@ -175,7 +201,8 @@ class SecurityMonitor:
         ):
             self.esc.clutter_gone(co, f)
         # No bagging scale has spoken (a lane without one, or it is offline): no prompts.
-        for line in self.area.pending() if self.area.weight_g is not None else []:
+        no_scale = self.area.weight_g is None
+        for line in [] if no_scale or blocked else self.area.pending():
             if line.line_id in self.not_bagged:
                 continue
             if now - line.ts_ms >= self.settings.place_timeout_ms:
@@ -183,10 +210,17 @@ class SecurityMonitor:
                 finding.evidence = {"sku": line.sku, "scanned_ms_ago": now - line.ts_ms}
                 self.not_bagged[line.line_id] = finding
                 self.esc.report(co, finding)
+        self._taken_back(co)
         self._offer_auto_id(co)
         self.esc.due(co)
 
     # --- bagging-scale verdicts ---------------------------------------------------------
+
+    @staticmethod
+    def _blocked(co: Checkout) -> bool:
+        from kiosk.core.session import State
+
+        return co.state is State.INTERVENTION
 
     def _rejudge(self, co: Checkout) -> None:
         if self.area.weight_g is not None:
@@ -196,11 +230,15 @@ class SecurityMonitor:
         if j.bags:
             self.last_bag_ms = co.now_ms
             co.emit(EventType.BAG_ACCEPTED, weight_g=j.delta_g, bags=self.area.bags_placed)
+            self._check_bag_is_a_bag(co, j)
         for line_id in j.placed if j.consistent else []:
             self.vision.placed(line_id, co.now_ms)
         for line_id in j.placed:
             if finding := self.not_bagged.pop(line_id, None):
                 self.esc.resolve(co, finding, "self_corrected")
+        if j.consistent:
+            for line_id in j.placed:
+                self._flag_if_unlike(co, line_id)
         current = self.weight_finding
         if j.consistent:
             if current is not None and not current.escalated:
@@ -208,10 +246,12 @@ class SecurityMonitor:
                 self.weight_finding = None
                 self.esc.resolve(co, current, "self_corrected")
             return
-        assert j.reason is not None
+        if j.reason is None:
+            return  # an open debt stands; nothing new happened
+        if self._blocked(co) and current is None:
+            return  # judged again when the intervention is over
         if current is not None and current.finding_id in self.esc.open:
-            if not current.escalated and current.reason in WEIGHT_REASONS:
-                current.reason = j.reason  # the story sharpened (e.g. a scan came in)
+            # The first reason names the incident; later weights only add evidence.
             current.evidence.update(j.evidence)
             return
         seen = self._vision_finding_near(co.now_ms) if j.delta_g > 0 else None
@@ -225,6 +265,8 @@ class SecurityMonitor:
         severity = Severity.MEDIUM
         finding = self._finding(co, j.reason, severity, j.placed[0] if j.placed else None)
         finding.evidence = dict(j.evidence)
+        if j.reason is Reason.TICKET_SWITCH:  # camera and scale both object: loud
+            self._add_identity_evidence(finding, j.placed)
         unpaid = self._unpaid_arrival_near(co.now_ms)
         if unpaid is not None and j.delta_g > 0:
             self._fuse_non_scan(finding, unpaid)
@@ -236,10 +278,39 @@ class SecurityMonitor:
             ]
         self.esc.report(co, finding, prompt=bool(clutter) and finding.reason in WEIGHT_REASONS)
 
+    def _check_bag_is_a_bag(self, co: Checkout, j: Judgement) -> None:
+        """A declared bag the camera saw as merchandise (and no bag at all) is an item
+        passed off as a bag."""
+        since = co.now_ms - FUSE_MS
+        items = [
+            s
+            for s in self.vision.item_arrivals_since(since)
+            if s.sale_line is None and not self.vision.has_free_sale(s)
+        ]
+        bags = [
+            s
+            for s in self.vision.tracks.values()
+            if s.label in ("bag", "purse") and (s.bag_enter_ms or 0) >= since
+        ]
+        if not items or bags:
+            return
+        for state in items:
+            state.judged = True
+        finding = self._finding(co, Reason.BAG_ABUSE, Severity.HIGH, None, items[0].track_id)
+        finding.evidence = {**_track_evidence(items[0]), "bag_weight_g": j.delta_g}
+        self.esc.report(co, finding)
+
     # --- vision verdicts ----------------------------------------------------------------
 
     def _judge_arrival(self, co: Checkout, state: TrackState) -> None:
-        if self.vision.match_sale(state) is not None:
+        if not self.vision.came_through_scan_zone(state):
+            # First seen in the bagging area: a detector glitch, a track that broke, or an
+            # item carried round the scanner. It takes no sale from items that came the
+            # normal way, and counts only if the scale saw something unexplained too.
+            state.judged = True
+            if self.vision.has_free_sale(state):
+                return
+        elif self.vision.match_sale(state) is not None:
             return
         state.sale_line = None
         current = self.weight_finding
@@ -303,17 +374,37 @@ class SecurityMonitor:
         return None
 
     def _sale_fixes_non_scan(self, co: Checkout, line_id: int) -> None:
-        """A scan right after a non-scan nudge pays for the item: self-corrected."""
+        """A scan right after a non-scan nudge pays for the item: self-corrected. Not when
+        another item is waiting at the scanner: then the sale is for that one."""
+        sale = next(s for s in self.vision.sales if s.line_id == line_id)
         for finding in self.esc.open_findings():
             if finding.escalated or "unpaid_track" not in finding.evidence:
                 continue
-            sale = next(s for s in self.vision.sales if s.line_id == line_id)
+            unpaid = self.vision.tracks.get(finding.evidence["unpaid_track"])
+            if unpaid is not None and unpaid.taken_back:
+                continue  # it went back to the scanner: it will arrive again, as new
+            waiting = self.vision.in_scan_zone_unpaid(except_track=finding.track_id)
+            if sale.track_id is not None and sale.track_id != finding.track_id:
+                continue  # the camera saw this sale made on another item
+            if waiting and sale.track_id != finding.track_id:
+                continue
             sale.used_by = finding.evidence.pop("unpaid_track")
             finding.evidence["paid_by_line"] = line_id
             if finding is self.weight_finding:
                 return  # resolved when the scale agrees too (re-judged right after)
             self.esc.resolve(co, finding, "self_corrected")
             return
+
+    def _taken_back(self, co: Checkout) -> None:
+        """An unpaid item carried from the bagging area back to the scanner is no loss."""
+        for finding in self.esc.open_findings():
+            track_id = finding.evidence.get("unpaid_track")
+            state = self.vision.tracks.get(track_id) if track_id is not None else None
+            if state is None or not state.taken_back or finding.escalated:
+                continue
+            if finding is self.weight_finding:
+                continue  # the scale decides that one
+            self.esc.resolve(co, finding, "self_corrected")
 
     def _check_identity(self, co: Checkout, state: TrackState) -> None:
         sale = self.vision.sale_for_identity(state, co.now_ms)
@@ -323,15 +414,41 @@ class SecurityMonitor:
         score = state.identity
         s = self.settings
         line = self.area.lines.get(sale.line_id)
-        if score < s.identity_switch_below:
-            finding = self._finding(co, Reason.TICKET_SWITCH, Severity.MEDIUM, sale.line_id)
-            finding.track_id = state.track_id
-            finding.evidence = {**_track_evidence(state), "identity_score": round(score, 3)}
-            if score < s.identity_switch_below / 2:
-                finding.severity = Severity.HIGH
-            self.esc.report(co, finding)
-        elif score < s.identity_doubt_below and line is not None:
+        if score >= s.identity_doubt_below:
+            return
+        if line is not None:
             line.doubt = round(score, 3)  # a switch if its weight disagrees too
+        if score >= s.identity_switch_below:
+            return
+        self._unlike[sale.line_id] = state.track_id
+        scale = self.area.weight_g is not None
+        if line is not None and line.status is LineStatus.PENDING and scale:
+            line.unlike = True  # the scale decides how loud this gets
+            return
+        self._flag_if_unlike(co, sale.line_id)
+
+    def _add_identity_evidence(self, finding: Finding, line_ids: list[int]) -> None:
+        for line_id in line_ids:
+            track_id = self._unlike.pop(line_id, None)
+            state = self.vision.tracks.get(track_id) if track_id is not None else None
+            if state is not None:
+                finding.severity = Severity.HIGH
+                finding.line_id, finding.track_id = line_id, state.track_id
+                finding.evidence.update(_track_evidence(state))
+                return
+
+    def _flag_if_unlike(self, co: Checkout, line_id: int) -> None:
+        """The camera alone says "not what was scanned": a silent flag with the snapshot for
+        loss prevention. Identity scores are noisy; a stop needs the scale to agree."""
+        track_id = self._unlike.pop(line_id, None)
+        state = self.vision.tracks.get(track_id) if track_id is not None else None
+        if state is None or state.identity is None:
+            return
+        finding = self._finding(co, Reason.TICKET_SWITCH, Severity.MEDIUM, line_id)
+        finding.track_id = state.track_id
+        finding.evidence = {**_track_evidence(state), "identity_score": round(state.identity, 3)}
+        finding.policy = Policy.FLAG
+        self.esc.report(co, finding)
 
     # --- produce and auto-identification -----------------------------------------------
 

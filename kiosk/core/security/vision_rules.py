@@ -38,6 +38,7 @@ class TrackState:
     identity_judged: bool = False
     suggested: bool = False
     sale_line: int | None = None
+    taken_back: bool = False  # carried from the bagging area back to the scanner
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Sale:
     track_id: int | None = None  # a camera read on this track
     used_by: int | None = None  # the arrival it paid for
     placed_ms: int | None = None  # the bagging scale took its item (untracked or not)
+    code: str = ""
 
 
 class VisionWatch:
@@ -68,7 +70,8 @@ class VisionWatch:
             state = TrackState(t.track_id, t.label, t.ts_ms)
             self.tracks[t.track_id] = state
         state.label = t.label or state.label
-        state.confidence = max(state.confidence, t.confidence)
+        if not t.lost:  # an "it ended" update repeats a stale score
+            state.confidence = max(state.confidence, t.confidence)
         if t.snapshot_id and t.snapshot_id not in state.snapshots:
             state.snapshots.append(t.snapshot_id)
         if t.sku is not None:
@@ -87,6 +90,8 @@ class VisionWatch:
             return state
         if state.zone == "bagging" and t.zone != "bagging":
             state.bag_left_ms = t.ts_ms
+            if t.zone in SCAN_ZONES:
+                state.taken_back = True
         state.zone = t.zone
         if t.zone in SCAN_ZONES and state.scan_enter_ms is None:
             state.scan_enter_ms = t.ts_ms
@@ -94,10 +99,49 @@ class VisionWatch:
             state.bag_enter_ms = t.ts_ms
         return state
 
-    def add_sale(self, line_id: int, ts_ms: int, sku: str, track_id: int | None) -> None:
-        self.sales.append(Sale(line_id, ts_ms, sku, track_id))
+    def add_sale(
+        self, line_id: int, ts_ms: int, sku: str, track_id: int | None, code: str = ""
+    ) -> Sale:
+        code = code.strip().lstrip("0")  # UPC-A, EAN-13 and GTIN-14 forms of one code
+        if track_id is None:
+            track_id = self._camera_saw(code, ts_ms)
+        sale = Sale(line_id, ts_ms, sku, track_id, code=code)
+        self.sales.append(sale)
         if track_id is not None and track_id in self.tracks:
             self.tracks[track_id].sale_line = line_id
+        return sale
+
+    def camera_read(self, code: str, ts_ms: int, track_id: int | None) -> None:
+        """A camera read that does not sell (a scanner lane) still says which tracked item
+        the scanner's sale of the same code was made on."""
+        if track_id is None:
+            return
+        code = code.strip().lstrip("0")
+        self.camera_codes.append((ts_ms, code, track_id))
+        for sale in reversed(self.sales):
+            if sale.code == code and sale.track_id is None and abs(ts_ms - sale.ts_ms) <= 2_000:
+                sale.track_id = track_id
+                if track_id in self.tracks:
+                    self.tracks[track_id].sale_line = sale.line_id
+                return
+
+    def _camera_saw(self, code: str, ts_ms: int) -> int | None:
+        for seen_ms, seen_code, track_id in reversed(self.camera_codes):
+            if seen_code == code and abs(ts_ms - seen_ms) <= 2_000:
+                return track_id
+        return None
+
+    def in_scan_zone_unpaid(self, except_track: int | None = None) -> list[TrackState]:
+        """Items at the scanner now that no sale has been tied to yet."""
+        return [
+            s
+            for s in self.tracks.values()
+            if self.is_item(s)
+            and not s.lost
+            and s.zone in SCAN_ZONES
+            and s.sale_line is None
+            and s.track_id != except_track
+        ]
 
     def placed(self, line_id: int, ts_ms: int) -> None:
         for sale in self.sales:
