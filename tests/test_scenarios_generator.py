@@ -147,6 +147,13 @@ def test_frauds_are_what_their_truth_says(suite: list[Scenario], catalog: Catalo
             # "DEAR scanned with the barcode of CHEAP": the cheap code is read.
             cheap = catalog.by_sku(sc.truth["description"].split("barcode of ")[1].split()[0])
             assert cheap is not None and display_code(cheap)[0] in codes
+            if "similar_weight" in sc.truth["tags"]:  # only vision can tell: it must see
+                scored = [
+                    r
+                    for r in sc.records
+                    if r["type"] == "track" and r["sku"] == cheap.sku and "identity_score" in r
+                ]
+                assert scored, sc.name
         if sc.label == "produce_switch":
             typed = sc.truth["description"].split("PLU ")[1].split()[0]
             plus = [r["args"].get("plu") for r in sc.records if r.get("action") == "add_item"]
