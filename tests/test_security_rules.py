@@ -41,7 +41,7 @@ def test_unscanned_item_is_nudged_then_escalated_to_a_blocking_alert() -> None:
     assert [e.type.value for e in nudge if "mismatch" in e.type.value or "nudge" in e.type.value] \
         == ["mismatch_detected", "nudge_shown"]  # fmt: skip
     assert lane.alerts() == []
-    lane.wait(5_000)
+    lane.wait(7_000)
     assert lane.alerts() == []  # the shopper still has time to fix it
     lane.wait(1_500)
     (alert,) = lane.of("alert_raised")
@@ -321,11 +321,11 @@ def test_camera_alone_doubting_an_item_the_scale_accepts_is_a_silent_flag() -> N
 def test_switched_item_that_weighs_like_the_scanned_one_is_still_fought_by_the_debt() -> None:
     lane = Lane()
     lane.start()
-    lane.scan("water")  # 572 ± 15 (sigma 7.5)
-    lane.bag(537)  # 35 g light: not this item
+    lane.scan("water")  # 572, catalog tolerance 15 g
+    lane.bag(510)  # 62 g light: not this item
     lane.scan("cola")
-    lane.bag(352)  # the next item fits on its own and must not soak up the 35 g
-    lane.wait(8_000)
+    lane.bag(370)  # 22 g over: fits on its own, and must not soak up the missing 62 g
+    lane.wait(10_000)
     assert lane.alerts() == ["weight_mismatch"]
 
 
@@ -371,20 +371,22 @@ def test_produce_suggestions_and_a_cheaper_plu_than_what_the_camera_sees() -> No
     )])  # fmt: skip
     lane.shopper("add_item", plu="4011")
     assert lane.findings() == [("produce_mismatch", "nudge")]
-    lane.wait(7_000)
+    lane.wait(9_000)
     assert lane.alerts() == []  # not worth stopping anyone: loss prevention reviews it
     (flag,) = lane.of("lp_flagged")
     assert flag["evidence"]["seen_sku"] == "PRD-013" and flag["evidence"]["typed_sku"] == "PRD-001"
 
 
-def test_dearer_plu_than_the_camera_sees_is_not_questioned() -> None:
+def test_dearer_plu_than_the_camera_sees_is_only_questioned() -> None:
     lane = Lane()
     lane.start()
     lane.track(4, "produce_scale", sku="PRD-001", candidates=(("PRD-001", 0.9),))
     lane.feed(input_from_dict({"t": lane.at(300) / 1000, "type": "weight", "platform": "scan",
                                "weight_g": 1204, "stable": True}))  # fmt: skip
     lane.shopper("add_item", plu="94011")
-    assert lane.findings() == []
+    lane.wait(10_000)
+    assert lane.findings() == [("produce_mismatch", "nudge")]  # asked to check, no more
+    assert lane.alerts() == [] and lane.of("lp_flagged") == []
 
 
 # --- attendant, policies, learning, recovery --------------------------------------------
@@ -395,7 +397,7 @@ def test_attendant_clear_re_anchors_and_the_sale_goes_on() -> None:
     lane.start()
     lane.scan("chips")
     lane.bag(1690)
-    lane.wait(7_000)
+    lane.wait(9_000)
     (alert,) = lane.of("alert_raised")
     lane.attendant("approve", alert_id=alert["alert_id"])
     assert lane.resolutions() == ["attendant"]

@@ -33,8 +33,8 @@ class SecuritySettings:
     weight_floor_divisions: int = 3  # never tighter than 3 e
     # Until a SKU has this many learned samples its catalog figures are blended in.
     learn_min_samples: int = 8
-    # Catalog tolerance -> standard deviation (a catalog tolerance is about 2 sigma).
-    seed_sigma_fraction: float = 0.02  # sigma for items with a weight but no tolerance
+    # Until learned, a catalog weight's sigma is its tolerance, and at least this fraction.
+    seed_sigma_fraction: float = 0.03
     light_item_g: int = 20  # lighter items need not register on the bagging scale
     bag_min_g: int = 5
     bag_max_g: int = 250
@@ -52,11 +52,11 @@ class SecuritySettings:
     identity_doubt_below: float = 0.45  # unlike it: a switch if the weight also disagrees
     auto_id_min_score: float = 0.8
     auto_id_after_ms: int = 2_500
-    produce_check_min_score: float = 0.6
+    produce_check_min_score: float = 0.5
     produce_suggestions: int = 4
     hand_window_ms: int = 1_500  # a hand/bag seen this recently in the bagging area
     # Escalation: a nudge not corrected within the grace becomes its policy's next step.
-    nudge_grace_ms: int = 6_000
+    nudge_grace_ms: int = 8_000
     prompt_grace_ms: int = 12_000  # gentler prompts (a hand or bag on the bagging area)
     policies: tuple[str, ...] = field(default=DEFAULT_POLICIES)
 

@@ -161,18 +161,20 @@ class BaggingArea:
             self._accept_removal()
             self.debt = None
             return Judgement(True, delta)
-        if self.debt is not None:  # does this change pay the debt?
-            # The debt is a measured weight: paying it needs no extra slack, or an item's
-            # own spread would let the next item quietly absorb it.
-            best = self._explain(delta + round(self.debt.grams))
-            if best is not None:
+        alone = self._explain(delta)
+        if alone and self.debt is None:
+            return self._accepted(alone, delta)
+        if alone:
+            # Something arrived that fits by itself: the debt stands. Letting a heavy item's
+            # tolerance swallow it would hide a light unscanned item next to it.
+            return self._accepted(alone, delta)
+        if self.debt is not None:  # does this change (or a scan with no change) pay it?
+            paid = self._explain(delta + round(self.debt.grams))
+            if paid is not None:
                 self.debt = None
-                return self._accepted(best, delta)
-        best = self._explain(delta)
-        if best is not None:
-            return self._accepted(best, delta)
-        if delta == 0 and self.debt is not None:
-            return Judgement(False, 0)  # nothing new: the debt stands
+                return self._accepted(paid, delta)
+        if alone is not None:
+            return Judgement(self.debt is None, delta)  # nothing new happened
         return self._unexplained(delta)
 
     def _accepted(self, best: tuple[_Part, ...], delta: int) -> Judgement:

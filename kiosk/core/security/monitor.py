@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from kiosk.core.session import Checkout
 
 FUSE_MS = 4_000  # a weight jump and an unpaid arrival this close are one incident
+PRODUCE_PICK_MS = 15_000  # a typed PLU and the produce on the scale belong together
 
 
 class SecurityMonitor:
@@ -48,6 +49,8 @@ class SecurityMonitor:
         self.attendant_ok: set[int] = set()  # lines whose weight an attendant accepted
         self.last_bag_ms: int | None = None
         self._unlike: dict[int, int] = {}  # line id -> track the camera found unlike it
+        self._produce_picks: list[tuple[int, Product, int]] = []  # line, product, when
+        self._produce_checked: set[int] = set()
 
     @property
     def active(self) -> bool:
@@ -104,7 +107,8 @@ class SecurityMonitor:
             if state.sku == product.sku and state.identity is not None:
                 self._check_identity(co, state)
         if line.entry in ("plu", "lookup") and product.sold_by is SoldBy.WEIGHT:
-            self._check_produce_pick(co, line, product)
+            self._produce_picks.append((line.line_id, product, co.now_ms))
+            self._check_produce_pick(co, line.line_id, product)
         self._rejudge(co)
 
     def on_camera_read(self, co: Checkout, code: str, track_id: int | None) -> None:
@@ -183,6 +187,10 @@ class SecurityMonitor:
             and not state.suggested
         ):
             self._suggest_produce(co, state)
+            # The pick may have come first (PLU typed, then the produce put on the scale).
+            for line_id, product, ts_ms in self._produce_picks:
+                if co.now_ms - ts_ms <= PRODUCE_PICK_MS:
+                    self._check_produce_pick(co, line_id, product)
 
     def after_input(self, co: Checkout) -> None:
         """Timers: read windows that closed, prompts whose clutter left, nudges that expired."""
@@ -476,7 +484,9 @@ class SecurityMonitor:
                 weight_g=_produce_weight(co),
             )
 
-    def _check_produce_pick(self, co: Checkout, line: CartLine, product: Product) -> None:
+    def _check_produce_pick(self, co: Checkout, line_id: int, product: Product) -> None:
+        if line_id in self._produce_checked:
+            return
         on_scale = [
             s
             for s in self.vision.tracks.values()
@@ -487,14 +497,17 @@ class SecurityMonitor:
         state = max(on_scale, key=lambda s: s.first_ms)
         top_sku, top_score = state.candidates[0]
         seen = co.catalog.by_sku(top_sku) or co.catalog.by_plu(top_sku)
+        self._produce_checked.add(line_id)
         if seen is None or seen.sku == product.sku:
             return
         close = {sku for sku, score in state.candidates if score >= 0.5 * top_score}
         if top_score < self.settings.produce_check_min_score or product.sku in close:
             return
+        finding = self._finding(co, Reason.PRODUCE_MISMATCH, Severity.MEDIUM, line_id)
         if product.price_minor >= seen.price_minor:
-            return  # the shopper pays more, not less: no loss to question
-        finding = self._finding(co, Reason.PRODUCE_MISMATCH, Severity.MEDIUM, line.line_id)
+            # The shopper would pay more, not less: ask them to check, nothing more.
+            finding.severity = Severity.LOW
+            finding.policy = Policy.NUDGE
         finding.track_id = state.track_id
         finding.evidence = {
             **_track_evidence(state),

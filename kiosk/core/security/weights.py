@@ -151,8 +151,8 @@ def _seed(product: Product | None, settings: SecuritySettings) -> Expected | Non
     if product is None or product.sold_by is SoldBy.WEIGHT or product.expected_weight_g is None:
         return None
     mean = float(product.expected_weight_g)
-    if product.weight_tolerance_g is not None:
-        sigma = product.weight_tolerance_g / 2  # a catalog tolerance is about two sigma
-    else:
-        sigma = settings.seed_sigma_fraction * mean
+    # Master data is a generous prior (research/hardware.md §3.3): the catalog tolerance is
+    # taken as one standard deviation, never tighter than a few percent, until the lane has
+    # weighed the product itself.
+    sigma = max(float(product.weight_tolerance_g or 0), settings.seed_sigma_fraction * mean)
     return Expected(mean, max(sigma, 1.0))
