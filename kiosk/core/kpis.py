@@ -53,8 +53,8 @@ class KpiTracker:
             self.nudges[reason] += 1
             self._nudged[str(event.get("finding_id"))] = reason
         elif kind == "mismatch_resolved":
-            reason = self._nudged.pop(str(event.get("finding_id")), None)
-            if reason is not None and event.get("resolution") == "self_corrected":
+            reason = self._nudged.pop(str(event.get("finding_id")), "")
+            if reason and event.get("resolution") == "self_corrected":
                 self.self_corrected[reason] += 1
         if kind in _SESSION_ENDS or kind == "session_reset":
             self._nudged.clear()
