@@ -48,8 +48,11 @@ SECURITY_REASONS: frozenset[str] = frozenset(
 )
 # Reasons that count as catching each fraud label when the truth names none.
 DEFAULT_FAMILIES: dict[str, tuple[str, ...]] = {
-    "non_scan": ("non_scan", "unexpected_item", "multiple_items"),
-    "ticket_switch": ("ticket_switch", "weight_mismatch"),
+    # An unscanned item bagged together with a scanned one shows as that one weighing too
+    # much; put down while bags were declared, as a "bag" that is merchandise.
+    "non_scan": ("non_scan", "unexpected_item", "multiple_items", "weight_mismatch", "bag_abuse"),
+    # A dearer item under a cheap code may weigh like several of the cheap one.
+    "ticket_switch": ("ticket_switch", "weight_mismatch", "multiple_items"),
     "weight_fraud": ("weight_mismatch", "unexpected_item", "ticket_switch", "multiple_items"),
     "item_removed": ("item_removed",),
     "stacked": ("multiple_items", "weight_mismatch", "unexpected_item", "non_scan"),
