@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -237,18 +236,15 @@ def test_evaluate_reports_a_broken_core_instead_of_stopping(catalog: Catalog) ->
     assert report.kpis["scenarios"] == 3
 
 
-@pytest.mark.xfail(
-    importlib.util.find_spec("kiosk.core.security") is None,
-    reason="the mismatch rules (kiosk/core/security) are not in the tree",
-    strict=False,
-)
 def test_the_rules_catch_frauds_in_a_small_suite(catalog: Catalog) -> None:
-    """End to end: a loose sanity bound, not the issue's targets (bench/ measures those)."""
-    report = evaluate(generate_suite(40, seed=2026, catalog=catalog), catalog)
+    """End to end on a fast subset: a regression guard, looser than the issue's targets
+    (bench/scenarios.py measures those on the full suite)."""
+    report = evaluate(generate_suite(120, seed=2026, catalog=catalog), catalog)
     k = report.kpis
     assert k["core_errors"] == 0, [o.error for o in report.outcomes if o.error]
-    assert k["fraud_recall"] is not None and k["fraud_recall"] >= 0.5
-    assert k["honest_stopped_per_100"] is not None and k["honest_stopped_per_100"] <= 25
+    assert k["fraud_recall"] is not None and k["fraud_recall"] >= 0.8, report.misses
+    assert k["non_scan_recall"] is not None and k["non_scan_recall"] >= 0.85
+    assert k["false_interventions_per_100_honest"] <= 5, report.false_interventions
 
 
 # --- plot ---------------------------------------------------------------------------

@@ -396,12 +396,21 @@ class SecurityMonitor:
                 continue  # the camera saw this sale made on another item
             if waiting and sale.track_id != finding.track_id:
                 continue
+            if finding is not self.weight_finding and not self._scale_missed(co, sale.sku):
+                continue  # the scale saw nothing arrive: a sale it would have seen is not it
             sale.used_by = finding.evidence.pop("unpaid_track")
             finding.evidence["paid_by_line"] = line_id
             if finding is self.weight_finding:
                 return  # resolved when the scale agrees too (re-judged right after)
             self.esc.resolve(co, finding, "self_corrected")
             return
+
+    def _scale_missed(self, co: Checkout, sku: str) -> bool:
+        """Could the bagging scale have missed this product arriving (it is that light)?"""
+        if self.area.weight_g is None:
+            return True  # no scale: nothing to go by
+        expected = self.book.expected(co.catalog.by_sku(sku), sku)
+        return not expected.known or expected.mean_g <= self.book.tolerance_g([])
 
     def _taken_back(self, co: Checkout) -> None:
         """An unpaid item carried from the bagging area back to the scanner is no loss."""
