@@ -265,14 +265,15 @@ def play_scales(
             )
             scales.append(scale.start())
         last_change = time.monotonic()
-        for ts_ms, platform, grams in [c for c in changes if c[0] > 0] + [(end_ms, None, 0)]:
+        timeline: list[tuple[int, Platform | None, int]] = [c for c in changes if c[0] > 0]
+        for ts_ms, where, grams in [*timeline, (end_ms, None, 0)]:
             while (now_ms := clock() * 1000) < ts_ms:
                 if time.monotonic() - last_change >= QUIET_S:
                     skipped[0] += (ts_ms - now_ms) / 1000
                     break
                 time.sleep(min(0.01, (ts_ms - now_ms) / 1000))
-            if platform is not None:
-                sims[platform].place(grams)
+            if where is not None:
+                sims[where].place(grams)
                 last_change = time.monotonic()
     finally:
         for scale in scales:
@@ -353,6 +354,7 @@ def render_scenario(
         pipeline = _pipeline(work, (player.W, player.H), catalog, references)
         last: dict[Platform, int] = {}
         on_scale: set[int] = set()
+        on_produce_scale: list[tuple[int, frozenset[str]]] = []  # (ms, SKUs lying there)
         try:
             for image, truth in player.frames():
                 ts_ms = CAMERA_MS + truth.ts_ms
@@ -363,6 +365,9 @@ def render_scenario(
                     if last.get(platform) != grams:
                         changes.append((0 if not truths[:-1] else ts_ms, platform, grams))
                         last[platform] = grams
+                skus = frozenset(t.sku for t in loads[Platform.SCAN][1] if t.sku)
+                if not on_produce_scale or on_produce_scale[-1][1] != skus:
+                    on_produce_scale.append((ts_ms, skus))
                 for thing in loads[Platform.SCAN][1]:
                     if thing.track_id not in on_scale and thing.sku:
                         on_scale.add(thing.track_id)  # the shopper picks it on the screen
@@ -412,7 +417,7 @@ def render_scenario(
         "description": f"{spec.description} (rendered: {spec.script}; seed {spec.seed})",
     }
     write_atomically(result.truth_path, json.dumps(truth_doc, indent=1) + "\n")
-    result.figures = _figures(spec, actions, truths, camera, readings, changes)
+    result.figures = _figures(actions, truths, camera, readings, changes, on_produce_scale)
     render_doc = {
         "script": spec.script,
         "seed": spec.seed,
@@ -461,12 +466,12 @@ def _load_at(changes: Sequence[tuple[int, Platform, int]], platform: Platform, t
 
 
 def _figures(
-    spec: RenderSpec,
     actions: list[Any],
     truths: list[FrameTruth],
     camera: list[Input],
     readings: list[WeightReading],
     changes: list[tuple[int, Platform, int]],
+    on_produce_scale: list[tuple[int, frozenset[str]]],
 ) -> dict[str, Any]:
     shown = {}  # codes shown to the camera by scan-like actions
     for a in actions:
@@ -489,7 +494,8 @@ def _figures(
         "stray_reads": sorted(read - set(shown)),
         "items_bagged": bagged,
         "item_tracks_into_bagging": len(into_bagging),
-        "produce_candidates": sum(1 for i in camera if isinstance(i, ItemTrack) and i.candidates),
+        "identity": _identity_figures(actions, camera),
+        "produce": _produce_figures(camera, on_produce_scale),
     }
     for platform in ZONE_OF_PLATFORM:
         stable = [r for r in readings if r.platform is platform and r.stable and r.ts_ms > 0]
@@ -509,6 +515,38 @@ def _figures(
             "max_error_g": max(errors, default=0),
             "mean_error_g": round(sum(errors) / len(errors), 2) if errors else 0.0,
         }
+    return out
+
+
+def _identity_figures(actions: list[Any], camera: list[Input]) -> dict[str, list[float]]:
+    """Identity scores at the reads, split by whether the pack wore its own code."""
+    switched = set()
+    for a in actions:
+        if a.kind == "switch":
+            switched.add(product_by_code(a.barcode_sku).sku)
+    out: dict[str, list[float]] = {"honest": [], "switched": []}
+    reads = {(i.ts_ms, i.track_id) for i in camera if isinstance(i, BarcodeRead)}
+    for i in camera:
+        if not isinstance(i, ItemTrack) or i.sku is None or i.identity_score is None:
+            continue
+        if (i.ts_ms, i.track_id) in reads:
+            out["switched" if i.sku in switched else "honest"].append(round(i.identity_score, 3))
+    return out
+
+
+def _produce_figures(
+    camera: list[Input], on_scale: list[tuple[int, frozenset[str]]]
+) -> dict[str, int]:
+    """Produce recogniser suggestions against what really lay on the produce scale."""
+    out = {"suggestions": 0, "top1": 0, "in_top_k": 0, "nothing_there": 0}
+    for i in camera:
+        if not (isinstance(i, ItemTrack) and i.candidates):
+            continue
+        there = next((skus for t, skus in reversed(on_scale) if t <= i.ts_ms), frozenset())
+        out["suggestions"] += 1
+        out["nothing_there"] += not there
+        out["top1"] += i.candidates[0][0] in there
+        out["in_top_k"] += any(sku in there for sku, _ in i.candidates)
     return out
 
 
