@@ -58,6 +58,7 @@ EVENT_CATEGORY: dict[EventType, str] = {
     EventType.PRODUCE_SUGGESTED: "item",
     EventType.BAG_ACCEPTED: "item",
     EventType.BAGGING_SKIPPED: "item",
+    EventType.SURVEY_ANSWERED: "txn",
 }
 CATEGORIES = ("txn", "item", "alert", "flag", "device", "calibration")
 

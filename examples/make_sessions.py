@@ -202,6 +202,7 @@ def security_lane() -> None:
     log.add(1.0, type="shopper", action="skip_bagging", args={})
     log.add(2.0, type="shopper", action="pay", args={"method": "card"})
     log.pay(6.0)
+    log.add(3.0, type="shopper", action="rate", args={"score": 5, "txn_no": 1})
     log.write("security-lane.jsonl")
 
 

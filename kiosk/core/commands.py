@@ -70,6 +70,9 @@ def on_shopper_action(co: Checkout, act: ShopperAction) -> None:
         return
     from kiosk.core.session import State
 
+    if act.action == "rate":  # after the sale: the session is already closed
+        _rate(co, act.args)
+        return
     if act.action not in ("start", "set_language", "request_help") and not co.session_open:
         co.reject(f"no session open for {act.action!r}", action=act.action)
         return
@@ -257,6 +260,16 @@ def _confirm_item(co: Checkout, args: Any) -> None:
     co.add_line(product, product.sku, "vision", track_id=_int_arg(args, "track_id"))
 
 
+def _rate(co: Checkout, args: Any) -> None:
+    """One tap on the satisfaction screen (1-5) for the sale that just ended."""
+    score = _int_arg(args, "score")
+    if score is None or not 1 <= score <= 5:
+        co.reject(f"rating must be 1 to 5, got {args.get('score')!r}")
+        return
+    txn_no = _int_arg(args, "txn_no") or co.txn_no
+    co.emit(EventType.SURVEY_ANSWERED, score=score, txn_no=txn_no)
+
+
 SHOPPER_ACTIONS: dict[str, Callable[[Checkout, Any], None]] = {
     "start": _start,
     "set_language": _set_language,
@@ -271,6 +284,7 @@ SHOPPER_ACTIONS: dict[str, Callable[[Checkout, Any], None]] = {
     "remove_bags": _remove_bags,
     "skip_bagging": _skip_bagging,
     "confirm_item": _confirm_item,
+    "rate": _rate,
 }
 
 

@@ -52,6 +52,7 @@ class EventType(StrEnum):
     PRODUCE_SUGGESTED = "produce_suggested"
     BAG_ACCEPTED = "bag_accepted"
     BAGGING_SKIPPED = "bagging_skipped"
+    SURVEY_ANSWERED = "survey_answered"  # the one-tap rating after a sale
 
 
 @dataclass(frozen=True)

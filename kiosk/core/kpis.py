@@ -28,6 +28,7 @@ class KpiTracker:
         self._nudged: dict[str, str] = {}  # finding id -> reason, while open
         self._raised: dict[str, tuple[int, str]] = {}  # alert id -> (ms, kind)
         self.clear_ms: list[int] = []
+        self.ratings: Counter[int] = Counter()
 
     def observe(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
@@ -46,6 +47,8 @@ class KpiTracker:
             raised = self._raised.pop(str(event.get("alert_id")), None)
             if raised is not None and event.get("resolution") != "session ended":
                 self.clear_ms.append(ts_ms - raised[0])
+        elif kind == "survey_answered":
+            self.ratings[int(event.get("score", 0))] += 1
         elif kind == "lp_flagged":
             self.flags[str(event.get("reason"))] += 1
         elif kind == "mismatch_detected" and event.get("action") in ("nudge", "prompt"):
@@ -63,6 +66,8 @@ class KpiTracker:
         per100 = 100 / self.sessions if self.sessions else 0.0
         nudges = sum(self.nudges.values())
         cleared = sorted(self.clear_ms)
+        answers = sum(self.ratings.values())
+        score_sum = sum(k * v for k, v in self.ratings.items())
         return {
             "transactions": self.sessions,
             "completed": self.completed,
@@ -78,6 +83,7 @@ class KpiTracker:
             "nudge_self_correction": round(sum(self.self_corrected.values()) / nudges, 4)
             if nudges
             else None,
+            "survey": {"answers": answers, "mean": round(score_sum / answers, 2) if answers else None},
             "time_to_clear_ms": {
                 "count": len(cleared),
                 "median": cleared[len(cleared) // 2] if cleared else None,
