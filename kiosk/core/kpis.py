@@ -68,6 +68,7 @@ class KpiTracker:
         cleared = sorted(self.clear_ms)
         answers = sum(self.ratings.values())
         score_sum = sum(k * v for k, v in self.ratings.items())
+        mean_score = round(score_sum / answers, 2) if answers else None
         return {
             "transactions": self.sessions,
             "completed": self.completed,
@@ -83,7 +84,7 @@ class KpiTracker:
             "nudge_self_correction": round(sum(self.self_corrected.values()) / nudges, 4)
             if nudges
             else None,
-            "survey": {"answers": answers, "mean": round(score_sum / answers, 2) if answers else None},
+            "survey": {"answers": answers, "mean": mean_score},
             "time_to_clear_ms": {
                 "count": len(cleared),
                 "median": cleared[len(cleared) // 2] if cleared else None,
