@@ -225,3 +225,59 @@ def test_produce_map_follows_the_card_and_the_catalog() -> None:
     # Packaged classes and kinds the catalog does not sell are left out.
     for absent in ("Arla-Standard-Milk", "Sweet-Potato", "Orange-Bell-Pepper", "Lemon"):
         assert absent not in mapping
+
+
+@pytest.mark.slow
+def test_a_scanner_sale_on_a_lane_names_the_item_the_camera_sees(tmp_path: Path) -> None:
+    """Scanner lane, shipped detector, rendered frames: the camera reads the pack's own
+    code, the handheld scanner sells another product meanwhile (a switch at the scanner);
+    the lane tells vision, which names that SKU on the item in the scan zone."""
+    import cv2
+
+    from kiosk.app import Lane
+    from kiosk.config import parse_config_text
+    from kiosk.core.events import Event
+    from kiosk.core.inputs import BarcodeRead
+    from models.scenes import iter_scenario_frames
+    from tests.conftest import EXAMPLES, wait_for
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for image, truth in iter_scenario_frames("scan(DRK-001)", seed=3, with_photos=False):
+        cv2.imwrite(str(frames / f"f{truth.index:04d}.png"), image)
+    config = parse_config_text(
+        f"""
+        [kiosk]
+        data_dir = "{tmp_path / "data"}"
+        [catalog]
+        path = "{EXAMPLES / "catalog.csv"}"
+        [checkout]
+        camera_scans = false
+        [camera]
+        enabled = true
+        url = "folder:{frames}?fps=15"
+        """
+    )
+    events: list[Event] = []
+    lane = Lane(config, on_events=events.extend)
+    seen: list[object] = []
+
+    def record(item: object) -> None:
+        seen.append(item)
+        lane.put(item)  # type: ignore[arg-type]
+        if isinstance(item, BarcodeRead) and item.source == "camera":
+            # The shopper's handheld scanner reads pickles while the water is shown.
+            lane.put(BarcodeRead(item.ts_ms, "6902111200086", "EAN13", "scanner"))
+
+    lane.vision._put = record
+    lane.start()
+    try:
+        assert wait_for(lambda: lane.vision.camera.ended, timeout_s=60)
+    finally:
+        lane.stop()
+    reads = [i for i in seen if isinstance(i, BarcodeRead)]
+    assert len(reads) == 1 and reads[0].track_id is not None  # the water's own code
+    added = [e.data["line"]["sku"] for e in events if e.type.value == "item_added"]
+    assert added == ["PAN-006"], [e.data for e in events if e.type.value == "input_rejected"]
+    claimed = [i for i in seen if isinstance(i, ItemTrack) and i.sku == "PAN-006"]
+    assert claimed and claimed[0].track_id == reads[0].track_id
