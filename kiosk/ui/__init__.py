@@ -1,0 +1,1 @@
+"""The Kivy shopper app and its plain-Python view-model (docs/ui.md)."""
