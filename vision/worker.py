@@ -31,6 +31,7 @@ from vision.zones import ZoneMap, ZoneWatcher
 logger = logging.getLogger(__name__)
 
 EXAMPLE_ZONES = Path(__file__).resolve().parent.parent / "examples" / "zones.json"
+CLAIM_MAX_AGE_S = 2.0  # a scanner claim older than this (camera stalled) is dropped
 
 # The shipped produce classifier's card names the Grocery Store data set's fine classes
 # (varieties). A store sells by kind, so each loose-produce class maps to the kind's word,
@@ -267,7 +268,7 @@ class VisionWorker:
         self.frames = 0
         self._stop = threading.Event()
         self._produce_picks: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._claims: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._claims: queue.SimpleQueue[tuple[str, float]] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="lane-vision", daemon=True)
 
     def produce_picked(self, label: str) -> None:
@@ -278,7 +279,7 @@ class VisionWorker:
     def item_claimed(self, sku: str) -> None:
         """Any thread: the lane sold ``sku`` from a scanner read; the next frame scores the
         item in the scan zone against it (an ``ItemTrack`` with its identity score)."""
-        self._claims.put(sku)
+        self._claims.put((sku, time.monotonic()))
 
     def start(self) -> None:
         self.camera.start()
@@ -318,7 +319,10 @@ class VisionWorker:
         while not self._produce_picks.empty():
             self.pipeline.label_produce(frame, self._produce_picks.get())
         while not self._claims.empty():
-            for item in self.pipeline.claim(frame, self._claims.get()):
+            sku, claimed_at = self._claims.get()
+            if time.monotonic() - claimed_at > CLAIM_MAX_AGE_S:
+                continue  # the camera was away: whatever is in the scan zone now is not it
+            for item in self.pipeline.claim(frame, sku):
                 self._put(item)
         self.frames += 1
 
