@@ -219,12 +219,14 @@ def play_scales(
     """Drive one simulated scale per rig through ``changes`` (scenario ms, platform, grams;
     time order) and return what the real adapters delivered, stamped in scenario ms.
 
-    Runs in real time; while every scale has been untouched for ``QUIET_S`` the adapters'
-    clock jumps to the next change (they emit nothing for an unchanged load anyway)."""
+    Runs in real time; once every scale has been untouched for ``QUIET_S`` and has
+    reported its settled load, the adapters' clock jumps to the next change (they emit
+    nothing for an unchanged load anyway)."""
     got: list[WeightReading] = []
     lock = threading.Lock()
     skipped = [0.0]
     t0 = [0.0]
+    unsettled = {rig.platform for rig in RIGS}  # changed, no stable reading since
 
     def clock() -> float:
         return time.monotonic() - t0[0] + skipped[0]
@@ -232,6 +234,12 @@ def play_scales(
     def collect(reading: WeightReading) -> None:
         with lock:
             got.append(reading)
+            if reading.stable:
+                unsettled.discard(reading.platform)
+
+    def quiet(since_s: float) -> bool:
+        with lock:  # a scale that never settles (a change under one division) waits 5 s
+            return since_s >= QUIET_S and (not unsettled or since_s >= 5.0)
 
     initial = {rig.platform: 0 for rig in RIGS}
     for ts_ms, platform, grams in changes:
@@ -268,11 +276,13 @@ def play_scales(
         timeline: list[tuple[int, Platform | None, int]] = [c for c in changes if c[0] > 0]
         for ts_ms, where, grams in [*timeline, (end_ms, None, 0)]:
             while (now_ms := clock() * 1000) < ts_ms:
-                if time.monotonic() - last_change >= QUIET_S:
+                if quiet(time.monotonic() - last_change):
                     skipped[0] += (ts_ms - now_ms) / 1000
                     break
                 time.sleep(min(0.01, (ts_ms - now_ms) / 1000))
             if where is not None:
+                with lock:
+                    unsettled.add(where)
                 sims[where].place(grams)
                 last_change = time.monotonic()
     finally:
