@@ -1,0 +1,30 @@
+"""A coloured strip with one message: nudges (private, non-blocking) and the age check."""
+
+from __future__ import annotations
+
+from kivy.lang import Builder
+from kivy.properties import StringProperty
+
+from kiosk.ui.widgets.base import Panel
+
+Builder.load_string(
+    """
+<Banner>:
+    hidden: not self.message
+    TLabel:
+        id: text
+        text: root.message
+        font_size: app.fs_l
+        halign: 'center'
+        color: {'warn': app.c_warn_fg, 'danger': app.c_danger_fg, 'ok': app.c_ok_fg}.get(root.role, app.c_fg)
+""",
+    filename="opensco-banner.kv",
+)
+
+
+class Banner(Panel):
+    message = StringProperty("")
+
+    def show(self, message: str | None, role: str = "warn") -> None:
+        self.role = role
+        self.message = message or ""
