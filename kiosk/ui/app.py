@@ -16,30 +16,30 @@ import os
 
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 
-import importlib  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import importlib
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from kivy.app import App  # noqa: E402
-from kivy.clock import Clock  # noqa: E402
-from kivy.config import Config  # noqa: E402
-from kivy.properties import (  # noqa: E402
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.config import Config
+from kivy.properties import (
     BooleanProperty,
     ColorProperty,
     NumericProperty,
     StringProperty,
 )
 
-from kiosk.ui import theme  # noqa: E402
-from kiosk.ui.screens import SCREENS  # noqa: E402
-from kiosk.ui.strings import text  # noqa: E402
-from kiosk.ui.viewmodel import ShopperState, ShopperViewModel  # noqa: E402
-from kiosk.ui.widgets.overlay import PreviewSource  # noqa: E402
+from kiosk.ui import theme
+from kiosk.ui.screens import SCREENS
+from kiosk.ui.strings import text
+from kiosk.ui.viewmodel import ShopperState, ShopperViewModel
+from kiosk.ui.widgets.overlay import PreviewSource
 
 logger = logging.getLogger(__name__)
 

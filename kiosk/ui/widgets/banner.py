@@ -16,7 +16,7 @@ Builder.load_string(
         text: root.message
         font_size: app.fs_l
         halign: 'center'
-        color: {'warn': app.c_warn_fg, 'danger': app.c_danger_fg, 'ok': app.c_ok_fg}.get(root.role, app.c_fg)
+        color: (app.c_warn_fg, app.c_danger_fg, app.c_ok_fg, app.c_fg)[root.ri]
 """,
     filename="opensco-banner.kv",
 )

@@ -11,7 +11,7 @@ from typing import Any
 from kivy.base import EventLoop
 from kivy.input.motionevent import MotionEvent
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, OptionProperty
+from kivy.properties import AliasProperty, BooleanProperty, OptionProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.label import Label
@@ -44,8 +44,8 @@ KV = """
     text_size: self.width - dp(12), None
     halign: 'center'
     valign: 'middle'
-    background_color: {'primary': app.c_accent, 'danger': app.c_danger, 'ok': app.c_ok, 'warn': app.c_warn}.get(self.role, app.c_button)
-    color: {'primary': app.c_accent_fg, 'danger': app.c_danger_fg, 'ok': app.c_ok_fg, 'warn': app.c_warn_fg}.get(self.role, app.c_button_fg)
+    background_color: (app.c_accent, app.c_danger, app.c_ok, app.c_warn, app.c_button)[self.ri]
+    color: (app.c_accent_fg, app.c_danger_fg, app.c_ok_fg, app.c_warn_fg, app.c_button_fg)[self.ri]
     canvas.after:
         Color:
             rgba: (0, 0, 0, 0.25 if self.state == 'down' else 0)
@@ -63,12 +63,14 @@ KV = """
     spacing: app.gap
     canvas.before:
         Color:
-            rgba: {'warn': app.c_warn, 'danger': app.c_danger, 'ok': app.c_ok}.get(self.role, app.c_panel)
+            rgba: (app.c_warn, app.c_danger, app.c_ok, app.c_panel)[self.ri]
         Rectangle:
             pos: self.pos
             size: self.size
 """
 
+BUTTON_ROLES = ("primary", "danger", "ok", "warn", "secondary")
+PANEL_ROLES = ("warn", "danger", "ok", "panel")
 _loaded = False
 
 
@@ -87,14 +89,17 @@ class TouchButton(Button):
     """A button at least ``app.touch_h`` (>= 48 dp) high."""
 
     hidden = BooleanProperty(False)
-    role = OptionProperty("secondary", options=["primary", "secondary", "danger", "ok", "warn"])
+    role = OptionProperty("secondary", options=list(BUTTON_ROLES))
+    # The role's index picks its colour from a tuple in the kv rule (bound to the theme).
+    ri = AliasProperty(lambda self: BUTTON_ROLES.index(self.role), bind=("role",))
 
 
 class Panel(BoxLayout):
     """A vertical box that sizes to its content; ``role`` picks its background."""
 
     hidden = BooleanProperty(False)
-    role = OptionProperty("panel", options=["panel", "warn", "danger", "ok"])
+    role = OptionProperty("panel", options=list(PANEL_ROLES))
+    ri = AliasProperty(lambda self: PANEL_ROLES.index(self.role), bind=("role",))
 
 
 class _Touch(MotionEvent):
@@ -118,8 +123,8 @@ def tap(widget: Widget) -> None:
     queue like a touch screen; the caller pumps the loop for it to take effect."""
     x, y = widget.to_window(*widget.center)
     touch = _Touch(x, y)
-    EventLoop._dispatch_input("begin", touch)  # noqa: SLF001 - Kivy's own test path
-    EventLoop._dispatch_input("end", touch)  # noqa: SLF001
+    EventLoop._dispatch_input("begin", touch)  # Kivy's own test path
+    EventLoop._dispatch_input("end", touch)
 
 
 def walk_visible(root: Widget) -> list[Widget]:
