@@ -315,7 +315,7 @@ class Lane:
             line = data["line"]
             if line.get("weight_g"):  # weighed produce: a labelled crop for the closed loop
                 self.vision.produce_picked(str(line["sku"]))
-            if line.get("entry") == "scan" and line.get("source", "scanner") != "camera":
+            if line.get("entry") == "scan" and data.get("source", "scanner") != "camera":
                 # A scanner read names the item in the scan zone: vision scores its identity
                 # (a camera read of the same SKU was already scored, and is not re-sent).
                 self.vision.item_claimed(str(line["sku"]))

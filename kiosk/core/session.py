@@ -268,6 +268,7 @@ class Checkout:
         weight_g: int | None = None,
         price_minor: int | None = None,
         track_id: int | None = None,
+        source: str = "",
     ) -> CartLine:
         line_id = len(self.lines) + 1
         line = line_for_product(
@@ -275,7 +276,10 @@ class Checkout:
         )
         self.lines.append(line)
         self.unknown_in_row = 0
-        self.emit(EventType.ITEM_ADDED, line=line.to_dict(), totals=self.totals().summary())
+        extra = {"source": source} if source else {}  # which reader sold it: scanner, camera
+        self.emit(
+            EventType.ITEM_ADDED, line=line.to_dict(), totals=self.totals().summary(), **extra
+        )
         if product.min_age and not self.age_approved:
             self.age_pending.add(line_id)
             if self.alerts.find(AlertKind.AGE_CHECK) is None:
@@ -402,7 +406,10 @@ class Checkout:
             if parsed.weight_g is None:
                 self.request_weight(product, data, entry)
                 return
-            self.add_line(product, data, entry, weight_g=parsed.weight_g, track_id=track_id)
+            self.add_line(
+                product, data, entry, weight_g=parsed.weight_g, track_id=track_id,
+                source=read.source,
+            )  # fmt: skip
             return
         self.add_line(
             product,
@@ -411,6 +418,7 @@ class Checkout:
             weight_g=parsed.weight_g,
             price_minor=parsed.price_minor,
             track_id=track_id,
+            source=read.source,
         )
 
     def _unknown(self, code: str, reason: str, nudge: str) -> None:
