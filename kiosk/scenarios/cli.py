@@ -53,6 +53,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--list", type=int, default=25, help="misses/false alerts listed (25)")
     e.set_defaults(func=cmd_eval)
 
+    r = ssub.add_parser(
+        "render",
+        help="render scenarios as camera frames and scale bytes through the real adapters",
+    )
+    r.add_argument("out_dir", help="where NAME.jsonl, NAME.truth.json, NAME.render.json go")
+    r.add_argument("names", nargs="*", help="scenarios to render (default: all)")
+    r.add_argument("--no-photos", action="store_true", help="procedural scenes only")
+    r.add_argument("--identity", action="store_true", help="score reads against references")
+    r.set_defaults(func=cmd_render)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from kiosk.scenarios.rendered import main
+
+    flags = ["--no-photos"] * args.no_photos + ["--identity"] * args.identity
+    return main([args.out_dir, *args.names, *flags])
+
 
 def _catalog(path: Path | None, config_catalog: str | None = None) -> Any:
     from kiosk.replay import DEFAULT_CATALOG, load_catalog_file
