@@ -20,6 +20,7 @@ from kiosk.config import KioskConfig
 from kiosk.core.catalog import Catalog
 from kiosk.core.events import Event, EventType
 from kiosk.core.inputs import BarcodeRead, Input, PaymentResult, Platform, Tick
+from kiosk.core.kpis import KpiTracker
 from kiosk.core.session import State
 from kiosk.engine import Engine, EngineThread
 from kiosk.replay import load_catalog_file
@@ -81,6 +82,9 @@ class Lane:
         self.relay: Any = None
         self.snapshots: Any = None
         self.vision: Any = None
+        # Loss-prevention KPIs of this process's sessions, for telemetry and `health()`.
+        self.kpis = KpiTracker()
+        self._kpi_lock = threading.Lock()
         self._build_devices()
 
     # --- construction -------------------------------------------------------------------
@@ -294,6 +298,9 @@ class Lane:
 
     def _dispatch(self, events: list[Event]) -> None:
         engine = self.engine_thread.engine
+        with self._kpi_lock:
+            for event in events:
+                self.kpis.observe(event.to_dict())
         for event in events:
             self._route(event)
         if self.light is not None and engine is not None:
@@ -343,6 +350,8 @@ class Lane:
 
     def health(self) -> dict[str, Any]:
         out: dict[str, Any] = {"scales": [s.health().to_dict() for s in self.scales]}
+        with self._kpi_lock:
+            out["kpis"] = self.kpis.summary()
         if self.link is not None:
             out["mqtt"] = {"link": vars(self.link.health), "relay": vars(self.relay.health)}
         if self.vision is not None:

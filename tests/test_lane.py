@@ -83,6 +83,9 @@ def test_a_sale_runs_through_every_device(tmp_path: Path) -> None:
     assert "合计".encode("gb18030") in printed
     assert f"{total // 100}.{total % 100:02d}".encode() in printed
     assert health["scales"][0]["connected"] and health["payment"]["connected"]
+    # Telemetry-ready loss-prevention KPIs of the live lane (docs/mismatch.md).
+    assert health["kpis"]["transactions"] == 1 and health["kpis"]["completed"] == 1
+    assert health["kpis"]["interventions_per_100"] == 0.0
     # Every event of the sale is in the outbox, journaled before the devices acted.
     with sqlite3.connect(tmp_path / "data" / "journal.sqlite3") as db:
         stored = [json.loads(r[0])["type"] for r in db.execute("SELECT payload FROM outbox")]
