@@ -130,6 +130,7 @@ class ShopperApp(App):
         self._pending: ShopperState | None = None
         self._pending_lock = threading.Lock()
         self._events: list[Any] = []
+        self._unhook_flip: Callable[[], None] = lambda: None
         state = vm.snapshot()
         if large_text != state.large_text:
             vm.toggle_large_text()
@@ -178,16 +179,23 @@ class ShopperApp(App):
             self._events.append(
                 Clock.schedule_interval(self._refresh_preview, 1.0 / self.preview_fps)
             )
-        Window.bind(on_flip=self._on_flip)
+        # Frames are counted after the buffer swap (Window.on_flip's own listeners run
+        # before it), so a latency measured here includes drawing the frame.
+        original_flip = Window.flip
+
+        def flip_and_count() -> None:
+            original_flip()
+            self._on_flip()
+
+        Window.flip = flip_and_count
+        self._unhook_flip = lambda: setattr(Window, "flip", original_flip)
         self._apply(self.vm.snapshot())
         return sm
 
     def on_stop(self) -> None:
-        from kivy.core.window import Window
-
         for event in self._events:
             event.cancel()
-        Window.unbind(on_flip=self._on_flip)
+        self._unhook_flip()
 
     # --- state in (any thread) → paint (UI thread) ------------------------------------
 
@@ -244,7 +252,7 @@ class ShopperApp(App):
         if self.sm is not None and self.sm.current == "scanning":
             self.sm.get_screen("scanning").ids.preview.refresh()
 
-    def _on_flip(self, *_args: Any) -> None:
+    def _on_flip(self) -> None:
         self.frames_drawn += 1
         if self.frame_listeners:
             now = time.perf_counter()

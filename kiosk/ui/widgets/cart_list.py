@@ -36,12 +36,17 @@ class CartList(ScrollView):
         on_remove: Callable[[int], None],
     ) -> None:
         if self._shown == (lines, lang):
-            return  # rebuilding rows costs a frame; most updates leave the cart alone
+            return  # most updates (nudges, banners) leave the cart alone
+        old = self._shown
         self._shown = (lines, lang)
-        self.grid.clear_widgets()
-        self.rows.clear()
-        self.remove_buttons.clear()
-        for line in lines:
+        if old is not None and old[1] == lang and lines[: len(old[0])] == old[0]:
+            fresh = lines[len(old[0]) :]  # a scan appends: build only its row, not the cart
+        else:
+            self.grid.clear_widgets()
+            self.rows.clear()
+            self.remove_buttons.clear()
+            fresh = lines
+        for line in fresh:
             self.grid.add_widget(self._row(line, lang, money, on_remove))
         # The newest line is at the bottom: show it once the list outgrows the view.
         self.scroll_y = 0 if self.grid.minimum_height > self.height else 1
