@@ -179,7 +179,7 @@ class BaggingArea:
 
     def _accepted(self, best: tuple[_Part, ...], delta: int) -> Judgement:
         placed = [p.line_id for p in best if p.line_id is not None and p.sign > 0]
-        bags = sum(1 for p in best if p.line_id is None)
+        bags = sum(1 for p in best if p.line_id is None and p.sign > 0)
         self._accept(best, delta)
         return Judgement(self.debt is None, delta, placed=placed, bags=bags)
 
@@ -209,7 +209,7 @@ class BaggingArea:
         singles = [p for p in parts if p.sign > 0]
         for p in parts:
             if p.line_id is None:
-                self.bags_placed += 1
+                self.bags_placed += p.sign
                 continue
             line = self.lines[p.line_id]
             if p.sign < 0:
@@ -218,7 +218,7 @@ class BaggingArea:
                 line.status = LineStatus.PLACED
                 if len(singles) == 1 and len(parts) == 1:
                     line.observed_g = float(delta)
-        bags = [p for p in parts if p.line_id is None]
+        bags = [p for p in parts if p.line_id is None and p.sign > 0]
         if len(bags) == 1 and len(parts) == 1:
             self.book.learn("__bag__", float(delta), None)
         self.anchor_g = self.weight_g
@@ -247,6 +247,13 @@ class BaggingArea:
                 lo = max(lo, learned.mean_g - k * learned.sigma_g)
                 hi = min(hi, learned.mean_g + k * learned.sigma_g)
             bags = [_Part(lo, hi, 0.0)] * min(2, s.max_bags - self.bags_placed)
+        # Before the first scan after "own bag" the bags are empty: taking one back off
+        # (rearranging, or a purse picked up again) is no loss.
+        if self.bag_window and self.bags_placed:
+            s = self.settings
+            bags += [_Part(-float(s.bag_max_g), -float(s.bag_min_g), 0.0, None, -1)] * min(
+                2, self.bags_placed
+            )
         leaving = [
             _Part(-_item_part(x).hi, -_item_part(x).lo, x.expected.sigma_g, x.line_id, -1)
             for x in self.lines.values()

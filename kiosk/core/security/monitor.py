@@ -305,7 +305,11 @@ class SecurityMonitor:
         for state in items:
             state.judged = True
         finding = self._finding(co, Reason.BAG_ABUSE, Severity.HIGH, None, items[0].track_id)
-        finding.evidence = {**_track_evidence(items[0]), "bag_weight_g": j.delta_g}
+        finding.evidence = {
+            **_track_evidence(items[0]),
+            "bag_weight_g": j.delta_g,
+            "unpaid_track": items[0].track_id,
+        }
         self.esc.report(co, finding)
 
     # --- vision verdicts ----------------------------------------------------------------
@@ -396,7 +400,12 @@ class SecurityMonitor:
                 continue  # the camera saw this sale made on another item
             if waiting and sale.track_id != finding.track_id:
                 continue
-            if finding is not self.weight_finding and not self._scale_missed(co, sale.sku):
+            if finding.reason is Reason.BAG_ABUSE:
+                if not self._weighs(co, sale.sku, finding.evidence.get("bag_weight_g")):
+                    continue  # not the thing that went down as a "bag"
+                self.area.bags_placed -= 1  # it was this item, not a bag
+                self.area.lines[line_id].status = LineStatus.PLACED
+            elif finding is not self.weight_finding and not self._scale_missed(co, sale.sku):
                 continue  # the scale saw nothing arrive: a sale it would have seen is not it
             sale.used_by = finding.evidence.pop("unpaid_track")
             finding.evidence["paid_by_line"] = line_id
@@ -404,6 +413,14 @@ class SecurityMonitor:
                 return  # resolved when the scale agrees too (re-judged right after)
             self.esc.resolve(co, finding, "self_corrected")
             return
+
+    def _weighs(self, co: Checkout, sku: str, grams: object) -> bool:
+        if not isinstance(grams, int):
+            return False
+        expected = self.book.expected(co.catalog.by_sku(sku), sku)
+        if not expected.known:
+            return True
+        return abs(grams - expected.mean_g) <= self.book.tolerance_g([expected.sigma_g])
 
     def _scale_missed(self, co: Checkout, sku: str) -> bool:
         """Could the bagging scale have missed this product arriving (it is that light)?"""
