@@ -276,8 +276,9 @@ class BaggingArea:
                             score = self._fit((*parts, *extra), delta)
                             if score is None:
                                 continue
-                            # Simplest story first: fewer parts, then the closest fit.
-                            rank = len(parts) + score
+                            # The closest fit, with a small price per part so that a
+                            # simpler story wins a near tie (batch bagging needs 3+).
+                            rank = score + 0.1 * len(parts)
                             if best is None or rank < best[0]:
                                 best = (rank, parts)
         return best[1] if best else None
@@ -294,22 +295,17 @@ class BaggingArea:
 
     def _unexplained(self, delta: int) -> Judgement:
         judgement = self._classify(delta)
-        # Best guess of what happened: the scanned items went in (a removal took none out).
-        guess = self.pending() if delta > 0 else []
-        if judgement.reason is Reason.MULTIPLE_ITEMS:
-            guess = [self.lines[judgement.placed[0]]]
-        explained = sum(x.expected.mean_g for x in guess if x.expected.known)
-        sigmas = [x.expected.sigma_g for x in guess]
-        for line in guess:
-            line.status = LineStatus.PLACED
-            line.disputed = True
+        # The whole change is the debt; the scanned items stay unbagged. Whatever the
+        # shopper does next (take it off, scan it, bag the right item) is judged against
+        # both, and nothing is assumed about which item went where.
         if self.debt is None:
-            self.debt = Debt(delta - explained, sigmas)
+            self.debt = Debt(float(delta), [])
         else:
-            self.debt.grams += delta - explained
-            self.debt.sigmas += sigmas
+            self.debt.grams += delta
+        for line in self.pending():
+            line.disputed = True
         judgement.evidence["unexplained_g"] = round(self.debt.grams)
-        judgement.placed = [x.line_id for x in guess]
+        judgement.placed = [x.line_id for x in self.pending()]
         self.anchor_g = self.weight_g
         return judgement
 
