@@ -516,3 +516,39 @@ def test_settings_dataclass_is_frozen_and_replaceable() -> None:
     s = dataclasses.replace(SecuritySettings(), weight_tolerance_k=2.0)
     assert s.weight_tolerance_k == 2.0 and isinstance(catalog(), Catalog)
     assert EventType.MISMATCH_DETECTED.value == "mismatch_detected"
+
+
+def test_bags_rearranged_before_the_first_scan_are_no_loss() -> None:
+    lane = Lane()
+    lane.start()
+    lane.shopper("own_bag")
+    lane.bag(30)
+    lane.track(6, "bagging", label="bag")
+    lane.bag(390)  # a handbag put down with the bags...
+    lane.bag(-390)  # ...and picked up again
+    lane.wait(10_000)
+    assert lane.findings() == []
+
+
+def test_an_item_passed_off_as_a_bag_self_corrects_when_scanned() -> None:
+    lane = Lane()
+    lane.start()
+    lane.shopper("own_bag")
+    lane.track(4, "bagging")
+    lane.bag(83)  # chips, weighed like a bag
+    assert lane.findings() == [("bag_abuse", "nudge")]
+    lane.scan("chips")
+    assert lane.resolutions() == ["self_corrected"]
+    lane.wait(20_000)
+    assert lane.alerts() == []
+
+
+def test_three_items_bagged_at_once_after_scanning_them_all() -> None:
+    lane = Lane()
+    lane.start()
+    lane.scan("chips")  # 82 g
+    lane.scan("water")  # 572 g
+    lane.scan("cola")  # 348 g
+    lane.bag(82 + 572 + 348 + 4)
+    lane.wait(20_000)
+    assert lane.findings() == []
