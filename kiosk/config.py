@@ -186,6 +186,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "backend_client.config",
     "vision.config",
     "models.registry",
+    "kiosk.ui.config",
 )
 
 
