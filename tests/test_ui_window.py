@@ -376,3 +376,68 @@ def test_large_text_keeps_every_touch_target_at_least_48dp(lane: Lane) -> None:
         vm.toggle_large_text()
         vm.toggle_high_contrast()
     lane.wait(lambda: not app.large_text and app.touch_h == normal_touch, "normal text back")
+
+
+def test_camera_preview_suggestion_card_and_exit_pin(lane: Lane) -> None:
+    import threading
+
+    import cv2
+    import numpy as np
+    from kivy.core.window import Window
+
+    from kiosk.core.events import Event, EventType
+    from kiosk.ui.widgets.overlay import PreviewFrame, PreviewTrack
+    from vision.types import Box
+
+    app, vm = lane.app, lane.vm
+    lane.to_attract()
+    lane.put(BarcodeRead(lane.clock(), WATER, "EAN13"))  # a scan alone starts the sale
+    s = lane.on("scanning")
+    assert s.ids.preview.hidden  # no camera given: no preview
+
+    frame = np.full((480, 640, 3), 40, np.uint8)
+    zones = {"bagging": [[0.55, 0.1], [0.95, 0.1], [0.95, 0.9], [0.55, 0.9]]}
+    track = PreviewTrack(Box(100, 150, 220, 300), 3, "item")
+    app.set_preview(lambda: PreviewFrame(frame, zones, [track]))
+    lane.wait(lambda: s.ids.preview.frames_shown >= 2, "preview frames drawn")
+    assert not s.ids.preview.hidden and s.ids.preview.height > 100
+    img = cv2.imread(str(lane.shot("scanning_preview")))
+    b, g, r = (img[:, :, i].astype(int) for i in range(3))
+    assert int(((g > 170) & (r < 120) & (b < 120)).sum()) > 50  # the green bagging zone
+    assert int(((r > 170) & (g < 80) & (b < 80)).sum()) > 50  # the red track box
+    app.set_preview(None)
+    lane.wait(lambda: s.ids.preview.hidden, "preview off")
+
+    # The core's suggestion arrives on the engine thread, like every event.
+    suggested = Event(EventType.ITEM_SUGGESTED, lane.clock(), 1, "e-1", "s-1",
+                      {"sku": "DRK-003", "name_en": "Coca-Cola can 330 ml",
+                       "name_zh": "可口可乐 330ml 罐装", "track_id": 3, "score": 0.91})  # fmt: skip
+    t = threading.Thread(target=vm.on_events, args=([suggested],))
+    t.start()
+    t.join()
+    lane.wait(lambda: not s.ids.suggestion.hidden, "suggestion card")
+    assert s.ids.suggestion_text.text == "Is this your item?  Coca-Cola can 330 ml"
+    lane.shot("scanning_suggestion")
+    lane.tap(s.ids.suggest_no)
+    lane.wait(lambda: s.ids.suggestion.hidden, "suggestion dismissed")
+
+    left: list[bool] = []
+    app.exit_pin, app.exit_action = "2468", lambda: left.append(True)
+    try:
+        Window.dispatch("on_keyboard", 27, 0, None, [])
+        lane.wait(lambda: app.pin_pad is not None and app.pin_pad.parent is not None, "PIN pad")
+        pad = app.pin_pad
+        for key in "1234":
+            lane.tap(pad.keypad.buttons[key])
+        assert pad.keypad.ids.display.text == "••••"  # a PIN is never shown
+        lane.tap(pad.keypad.buttons["OK"])
+        assert pad.title.text == "Wrong PIN" and not left
+        lane.shot("exit_pin")
+        for key in "2468":
+            lane.tap(pad.keypad.buttons[key])
+        lane.tap(pad.keypad.buttons["OK"])
+        lane.wait(lambda: bool(left) and pad.parent is None, "PIN accepted")
+    finally:
+        app.exit_pin, app.exit_action = None, app.stop
+    lane.put(AttendantCommand(lane.clock(), "cancel_transaction", "att-1"))
+    lane.on("attract")

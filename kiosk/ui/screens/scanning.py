@@ -36,7 +36,6 @@ class ScanningScreen(BaseScreen):
         ids.pay_btn.disabled = not live
         if not live:
             self.choose_method(False)
-        ids.preview.hidden = app.preview_source is None
 
     def choose_method(self, open_: bool) -> None:
         """Pay opens card / QR / cash on this screen: the core is asked to pay once a

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.lang import Builder
-from kivy.properties import NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
@@ -20,7 +20,7 @@ Builder.load_string(
     height: self.minimum_height
     TLabel:
         id: display
-        text: root.value or root.placeholder
+        text: ('•' * len(root.value) if root.mask else root.value) or root.placeholder
         color: app.c_fg if root.value else app.c_muted
         font_size: app.fs_l if root.value else app.fs_s
         halign: 'center'
@@ -41,6 +41,7 @@ class Keypad(BoxLayout):
     value = StringProperty("")
     placeholder = StringProperty("")
     max_digits = NumericProperty(5)  # PLUs are 4 or 5 digits
+    mask = BooleanProperty(False)  # a PIN shows dots
 
     __events__ = ("on_submit",)
 
