@@ -333,11 +333,15 @@ def test_large_text_keeps_every_touch_target_at_least_48dp(lane: Lane) -> None:
     app, vm = lane.app, lane.vm
     lane.to_attract()
     normal_font, normal_touch = app.fs_m, app.touch_h
-    vm.toggle_large_text()
-    vm.toggle_high_contrast()
+    lane.tap(app.screen())
+    w = lane.on("welcome")
+    assert w.ids.large_text.text == "大字 / Large text"  # both languages: it may be unreadable
     try:
+        lane.tap(w.ids.large_text)
+        lane.tap(w.ids.high_contrast)
         lane.wait(lambda: app.large_text and app.high_contrast, "large text on")
         assert app.fs_m > normal_font and app.touch_h > normal_touch
+        assert w.ids.large_text.role == "ok" and w.ids.high_contrast.role == "ok"
 
         def check(screen_name: str) -> int:
             screen = lane.on(screen_name)
@@ -348,8 +352,8 @@ def test_large_text_keeps_every_touch_target_at_least_48dp(lane: Lane) -> None:
             assert not small, f"{screen_name}: targets under 48 dp: {small}"
             return len(targets)
 
-        lane.tap(app.screen())
-        assert check("welcome") >= 4
+        lane.shot("welcome_large_contrast")
+        assert check("welcome") >= 6
         lane.tap(app.screen().ids.start)
         assert check("bags") == 2
         lane.tap(app.screen().ids.yes)
@@ -373,8 +377,10 @@ def test_large_text_keeps_every_touch_target_at_least_48dp(lane: Lane) -> None:
         lane.tap(app.screen().ids.rate_3)
         lane.on("thank_you")
     finally:
-        vm.toggle_large_text()
-        vm.toggle_high_contrast()
+        if vm.snapshot().large_text:
+            vm.toggle_large_text()
+        if vm.snapshot().high_contrast:
+            vm.toggle_high_contrast()
     lane.wait(lambda: not app.large_text and app.touch_h == normal_touch, "normal text back")
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from kivy.properties import ColorProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.widget import Widget
 
 from kiosk.ui.screens.base import BaseScreen
 from kiosk.ui.strings import grams, text
@@ -93,6 +94,8 @@ class ProduceScreen(BaseScreen):
             tile.ids.name.color = tile.ids.price.color = app.c_fg
         else:
             tile.remove_widget(tile.ids.picture)  # no picture: a coloured tile with the name
+            tile.add_widget(Widget(), index=len(tile.children))  # centred: space above...
+            tile.add_widget(Widget())  # ...and below
             tile.tile_colour = tile_colour(choice.sku) if not app.high_contrast else app.c_accent
         tile.bind(on_release=lambda _t, sku=choice.sku: app.vm.pick_produce(sku))
         self.tiles[choice.sku] = tile
