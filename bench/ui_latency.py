@@ -133,11 +133,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     label = screen.ids.prompt
     for i in range(args.scans):
         want = f"hop {i}"
-        flips.arm(lambda w=want: label.text == w)
+
+        def shown(w: str = want) -> bool:
+            return bool(label.text == w)
+
+        def change(_dt: float, w: str = want) -> None:
+            label.text = w
+
+        flips.arm(shown)
         t0 = time.perf_counter()
-        threading.Thread(
-            target=Clock.schedule_once, args=(lambda dt, w=want: setattr(label, "text", w), 0)
-        ).start()
+        threading.Thread(target=Clock.schedule_once, args=(change, 0)).start()
         hop_ms.append((flips.wait() - t0) * 1000)
         app.pump(frames=3)
 
@@ -145,7 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     scan_ms: list[float] = []
     for i in range(args.scans):
         offset[0] += 1_000  # a new scan, not a camera re-read of the last one
-        flips.arm(lambda n=i + 1: app.shown_state is not None and app.shown_state.item_count >= n)
+
+        def has_item(n: int = i + 1) -> bool:
+            return app.shown_state is not None and app.shown_state.item_count >= n
+
+        flips.arm(has_item)
         t0 = time.perf_counter()
         engine.put(BarcodeRead(clock(), WATER, "EAN13"))
         scan_ms.append((flips.wait() - t0) * 1000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,7 +43,7 @@ class CameraPreview(Image):
         self._failed = False
         rgb = np.ascontiguousarray(np.flipud(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
         h, w = rgb.shape[:2]
-        tex = self.texture
+        tex: Any = getattr(self, "texture", None)
         if tex is None or tex.size != (w, h):
             tex = Texture.create(size=(w, h), colorfmt="rgb")
         tex.blit_buffer(rgb.tobytes(), colorfmt="rgb", bufferfmt="ubyte")
