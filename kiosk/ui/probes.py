@@ -148,7 +148,7 @@ def probe_scale(device: str, values: Mapping[str, Any], timeout_s: float) -> Pro
     def read() -> str:
         result = scale.read_once(timeout_s)
         if result.reading is None:
-            raise RuntimeError(result.error or f"no reading from {port}")
+            raise RuntimeError(result.message or f"no reading from {port}")
         grams = result.reading.weight_g
         return f"reading {grams} g on {port}" if grams is not None else f"answered on {port}"
 
