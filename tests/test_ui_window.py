@@ -111,6 +111,7 @@ class Lane:
         self.on("attract")
 
     def close(self) -> None:
+        self.app.close_embedded()
         self.engine.stop()
         self.engine.join(10)
 

@@ -200,6 +200,7 @@ class ShopperApp(App):
             event.cancel()
         self.set_preview(None)
         self._unhook_flip()
+        self._unhook_flip = lambda: None
         from kivy.core.window import Window
 
         Window.unbind(on_request_close=self._guard_exit, on_keyboard=self._on_key)
@@ -341,10 +342,20 @@ class ShopperApp(App):
     def start_embedded(self) -> None:
         """Open the window without entering Kivy's main loop: the caller drives frames
         with ``pump`` (tests, benchmarks, a scripted demo)."""
-        from kivy.base import runTouchApp
+        from kivy.base import EventLoop, runTouchApp
 
         self._run_prepare()
-        runTouchApp(embedded=True)
+        if EventLoop.status != "started":  # a second app in one process reuses the loop
+            runTouchApp(embedded=True)
+
+    def close_embedded(self) -> None:
+        """Detach from the window but leave it open (Kivy makes one per process), so a
+        later app in the same process can use it."""
+        from kivy.core.window import Window
+
+        self.on_stop()
+        if self.root is not None and self.root.parent is Window:
+            Window.remove_widget(self.root)
 
     def pump(
         self, until: Callable[[], object] | None = None, timeout_s: float = 10.0, frames: int = 1
