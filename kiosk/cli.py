@@ -129,24 +129,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    settings = CoreSettings()
-    catalog = load_catalog_file(DEFAULT_CATALOG)
-    session = Path(args.session) if args.session else DEMO_SESSION
-    with session.open(encoding="utf-8") as fh:
-        result = replay_lines(fh, catalog, settings)
-    print(f"Replaying {session.name}: {result.inputs_applied} inputs, {len(result.events)} events")
-    for record in result.events:
-        if record["type"] in ("item_added", "alert_raised", "nudge_shown", "input_rejected"):
-            detail = (
-                record.get("line", {}).get("name_en")
-                if record["type"] == "item_added"
-                else (record.get("kind") or record.get("nudge") or record.get("reason"))
-            )
-            print(f"  {record['ts']:>14}  {record['type']:<16} {detail}")
-    for receipt in result.receipts:
-        print()
-        print(format_receipt(receipt, args.lang))
-    return 0
+    from kiosk.demo.cli import cmd_demo as run_demo
+
+    return run_demo(args)
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
@@ -218,8 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run the kiosk demo (simulated devices, no hardware)")
-    p.add_argument("--lang", choices=("en", "zh"), default="en")
-    p.add_argument("--session", help="input log to replay (default: the example basket)")
+    from kiosk.demo.cli import register_arguments
+
+    register_arguments(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("replay", help="re-run an input log through the core, write its events")

@@ -1,0 +1,1 @@
+"""``sco demo``: the whole kiosk on a laptop, with a simulated shopper and devices."""
