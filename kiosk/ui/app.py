@@ -109,7 +109,6 @@ class ShopperApp(App):
         font_path: str | Path | None = None,
         tick_interval_s: float = 1.0,
         preview_fps: float = 10.0,
-        exit_pin: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -124,9 +123,6 @@ class ShopperApp(App):
         self.font_path = Path(font_path) if font_path is not None else None
         self.tick_interval_s = tick_interval_s
         self.preview_fps = preview_fps
-        self.exit_pin = exit_pin  # set: Escape / window close ask for it (kiosk mode)
-        self.exit_action: Callable[[], None] = self.stop
-        self.pin_pad: Any = None
         self._preview_event: Any = None
         self.frames_drawn = 0
         self.frame_listeners: list[FrameListener] = []
@@ -156,8 +152,8 @@ class ShopperApp(App):
         Config.set("graphics", "height", str(h))
         Config.set("graphics", "fullscreen", "auto" if self.fullscreen else "0")
         Config.set("input", "mouse", "mouse,disable_multitouch")  # no red dots on right-click
-        if self.fullscreen or self.exit_pin:
-            Config.set("kivy", "exit_on_escape", "0")  # leaving kiosk mode needs the PIN
+        if self.fullscreen:
+            Config.set("kivy", "exit_on_escape", "0")  # leaving kiosk mode is the lane's call
 
     def build(self) -> Any:
         from kivy.core.window import Window
@@ -181,7 +177,6 @@ class ShopperApp(App):
         self.vm.subscribe(self._on_state)
         self._events.append(Clock.schedule_interval(self._tick, self.tick_interval_s))
         self.set_preview(self.preview_source)
-        Window.bind(on_request_close=self._guard_exit, on_keyboard=self._on_key)
         # Frames are counted after the buffer swap (Window.on_flip's own listeners run
         # before it), so a latency measured here includes drawing the frame.
         original_flip = Window.flip
@@ -201,9 +196,6 @@ class ShopperApp(App):
         self.set_preview(None)
         self._unhook_flip()
         self._unhook_flip = lambda: None
-        from kivy.core.window import Window
-
-        Window.unbind(on_request_close=self._guard_exit, on_keyboard=self._on_key)
 
     # --- state in (any thread) → paint (UI thread) ------------------------------------
 
@@ -266,22 +258,6 @@ class ShopperApp(App):
         if self.sm is not None:
             self.sm.get_screen("scanning").ids.preview.source_fn = source
             self.sm.get_screen("scanning").ids.preview.hidden = source is None
-
-    def _guard_exit(self, *_args: Any, **_kw: Any) -> bool:
-        """Kiosk mode: closing needs the attendant PIN (True tells Kivy not to close)."""
-        from kiosk.ui.widgets.pin_pad import PinPad
-
-        if not self.exit_pin:
-            return False  # not in kiosk mode: close as usual
-        if self.pin_pad is None or self.pin_pad.parent is None:
-            self.pin_pad = PinPad(str(self.exit_pin), self.exit_action, self.lang)
-            self.pin_pad.open()
-        return True
-
-    def _on_key(self, _window: Any, key: int, *_args: Any) -> bool:
-        if key == 27 and self.exit_pin:  # Escape: kiosk mode never leaves without the PIN
-            return self._guard_exit()
-        return False
 
     def _tick(self, _dt: float) -> None:
         self.vm.tick()
