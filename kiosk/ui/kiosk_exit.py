@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "C", "0", "OK")
 TITLE = "Attendant PIN to leave kiosk mode"
+F1 = 282  # Kivy's key code: App binds it to its settings panel
 CORNER_DP = 80  # the top-left square that counts secret taps
 CORNER_TAPS = 5
 CORNER_WINDOW_S = 3.0
@@ -119,7 +120,7 @@ class KioskExit:
     def _on_key(self, _window: Any, key: int, *_args: Any) -> bool:
         if key == 27:  # Escape
             return self._on_close()
-        return False
+        return key == F1  # Kivy's settings panel must not open over the shopper screen
 
     def _on_tap(self, window: Any, touch: Any) -> bool:
         x, y = touch.pos

@@ -419,6 +419,8 @@ def live_check(lane: Any, config: KioskConfig, device: str, timeout_s: float) ->
         for scale in lane.scales:
             if scale.platform.value == name:
                 h = scale.health()
+                if gone := _port_gone(h.url):
+                    return result(False, gone)  # the same words as at start-up
                 bad = (ScaleState.UNAVAILABLE, ScaleState.CONNECTING)
                 ok = h.connected and h.state not in bad and h.last_reading_ts_ms is not None
                 return result(ok, f"{h.state.value} on {h.url}" + (
@@ -428,6 +430,8 @@ def live_check(lane: Any, config: KioskConfig, device: str, timeout_s: float) ->
         return result(bool(h["connected"]), "frames coming" if h["connected"] else str(h["error"]))
     elif device == "payment" and lane.payment is not None:
         ph = lane.payment.health()
+        if gone := _port_gone(lane.payment.url):
+            return result(False, gone)
         return result(ph.connected, ph.state if ph.connected else str(ph.last_error))
     elif device == "mqtt" and lane.link is not None:
         lh = lane.link.health
