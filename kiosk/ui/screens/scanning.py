@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 class ScanningScreen(BaseScreen):
     def show(self, state: ShopperState, app: ShopperApp) -> None:
         ids, lang, money = self.ids, state.language, app.vm.money
-        ids.nudge.show(text(state.nudge.key, lang) if state.nudge else None)
+        if state.nudge is not None:
+            ids.nudge.show(text(state.nudge.key, lang))
+        else:  # locked mid-sale: the shopper finishes, and is told the lane then closes
+            ids.nudge.show(text("lane_closed", lang) if state.locked else None)
         ids.age.show(text("age_pending", lang) if state.age_pending else None, role="ok")
         s = state.suggestion
         ids.suggestion.hidden = s is None
