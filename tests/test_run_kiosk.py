@@ -86,8 +86,11 @@ class Kiosk:
             self.tap(pad.keys[key])
 
     def close(self) -> None:
-        self.app.stop()
-        self.app.pump(frames=2)
+        from kivy.core.window import Window
+
+        # Not app.stop(): that closes the window the other UI tests of this process share.
+        self.app.dispatch("on_stop")
+        Window.remove_widget(self.app.root)
         self.mode.close()
 
 
