@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # OpenSCO entry point.  See docs/setup.md.
 #
-#   ./run.sh demo [ARGS...]   set up, then run `sco demo ARGS...`
+#   ./run.sh demo [ARGS...]   set up, then run `sco demo ARGS...` (no display: Xvfb and
+#                             `sco demo --autoplay --screenshots var/demo/screens`)
 #   ./run.sh test [ARGS...]   set up, then run the test suite (ARGS go to pytest)
 #
 # Set-up is shared by both commands and idempotent: missing Debian packages are
@@ -238,6 +239,40 @@ run_tests() {
     return "$rc"
 }
 
+# ------------------------------------------------------------ demo mode ----
+
+run_demo() {
+    # With a display: the kiosk window and the shopper-simulator panel, for a person.
+    # Without one (a server, CI): Xvfb, and the scripted purchase with a screenshot of
+    # each screen it passes (exit 0 when the sale completed).
+    export KIVY_NO_ARGS=1 KIVY_NO_CONSOLELOG=1 KIVY_HOME="${KIVY_HOME:-$VENV/kivy-home}"
+    export KIVY_CLIPBOARD="${KIVY_CLIPBOARD:-sdl2}"
+    export YOLO_OFFLINE=1 YOLO_CONFIG_DIR="$VENV/ultralytics-config"
+    mkdir -p "$KIVY_HOME" "$YOLO_CONFIG_DIR"
+    if [[ -n "${DISPLAY:-}" || -n "${WAYLAND_DISPLAY:-}" ]]; then
+        exec "$VENV/bin/sco" demo "$@"
+    fi
+    local shots="$ROOT/var/demo/screens" rc=0 a
+    for a in "$@"; do    # the text replay needs no window
+        [[ "$a" == --replay* || "$a" == --session* ]] && exec "$VENV/bin/sco" demo "$@"
+    done
+    TMPD="$(mktemp -d "${TMPDIR:-/tmp}/opensco-demo.XXXXXX")"
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM HUP
+    start_xvfb
+    log "no display: playing the scripted purchase on Xvfb ($DISPLAY)"
+    rm -rf "$shots"
+    "$VENV/bin/sco" demo --autoplay --screenshots "$shots" "$@" || rc=$?
+    if ((rc == 0)); then
+        log "sale completed; screenshots of each screen in $shots:"
+        ls -1 "$shots" >&2
+    else
+        log "ERROR: the scripted purchase did not complete (exit $rc); screenshots so far in $shots"
+    fi
+    return "$rc"
+}
+
 # ------------------------------------------------------------------ main ----
 
 cmd="${1:-}"
@@ -245,7 +280,7 @@ case "$cmd" in
     demo)
         shift
         setup dev
-        exec "$VENV/bin/sco" demo "$@"
+        run_demo "$@"
         ;;
     test)
         shift

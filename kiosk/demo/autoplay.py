@@ -61,6 +61,7 @@ class Autoplay:
         self._marks: dict[str, float] = {}
         self._scan_at: float | None = None
         self._items_at_scan = 0
+        self._attended: set[str] = set()
 
     # --- running ----------------------------------------------------------------------
 
@@ -137,6 +138,9 @@ class Autoplay:
         self.wait(lambda: world.holding_produce, "the bananas on the scale")
         sku = self._produce_sku()
         self.wait(lambda: sku in self.app.screen("produce").tiles, "the bananas' tile")
+        # The camera's produce suggestions, when the recogniser has any (not required).
+        self.app.pump(lambda: self.state.produce_suggestions, timeout_s=6.0)
+        self.app.pump(frames=2)
         self.shot("produce")
         self.tap("produce", None, lambda: vm.pick_produce(sku),
                  widget=self.app.screen("produce").tiles.get(sku))  # fmt: skip
@@ -149,10 +153,18 @@ class Autoplay:
         self.wait(lambda: world.idle, "the bananas bagged")
         self.shot("cart")
 
+        # Going to pay escalates an open nudge at once: the shopper sees to them first.
+        self.wait(lambda: self.state.nudge is None and self.state.intervention is None,
+                  "no open nudge before paying")  # fmt: skip
         # The first card is declined (the terminal simulator says so), the retry approved.
         self.rig.payment.decline()
-        self.tap("scanning", "pay_btn", lambda: None)
-        self.tap("scanning", "pay_card", lambda: vm.pay("card"))
+        for attempt in range(3):
+            self.on("scanning")
+            self.tap("scanning", "pay_btn", lambda: None)
+            self.tap("scanning", "pay_card", lambda: vm.pay("card"))
+            if self.app.pump(lambda: self.app.sm.current == "payment", timeout_s=5.0):
+                break
+            logger.warning("autoplay: pay attempt %d refused (%s)", attempt + 1, self.state)
         self.on("payment")
         self.wait(lambda: self.state.payment.status == "declined", "the card declined")
         self.shot("payment_declined")
@@ -182,7 +194,12 @@ class Autoplay:
     def wait(self, predicate: Callable[[], object], what: str, timeout_s: float = 0) -> None:
         left = self.deadline - time.monotonic()
         limit = min(timeout_s or STEP_TIMEOUT_S, left)
-        if limit <= 0 or not self.app.pump(predicate, timeout_s=limit):
+
+        def done() -> object:
+            self._attend()
+            return predicate()
+
+        if limit <= 0 or not self.app.pump(done, timeout_s=limit):
             raise AutoplayError(f"never happened: {what}")
         self.app.pump(frames=2)  # the layout settles before the next touch or screenshot
 
@@ -221,6 +238,23 @@ class Autoplay:
         self.app.pump(frames=2)
         path = self.shots / f"{len(self.result.screenshots) + 1:02d}-{name}.png"
         self.result.screenshots.append(self.app.screenshot(path))
+
+    def _attend(self) -> None:
+        """The attendant answers an intervention the script did not ask for (the camera
+        may see what was not there), as staff would; it is counted in the figures."""
+        view = self.rig.vm.snapshot().intervention
+        if view is None or view.alert_id in self._attended:
+            return
+        self._attended.add(view.alert_id)
+        actions: list[str] = []
+        for e in self.rig.log.of(EventType.ALERT_RAISED):
+            if e.data.get("alert_id") == view.alert_id:
+                actions = list(e.data.get("actions", []))
+        command = "approve" if "approve" in actions or not actions else "clear"
+        logger.warning("autoplay: the attendant %ss an unplanned %s alert", command, view.reason)
+        self.result.figures.setdefault("attendant_answered", []).append(view.reason)
+        lane = self.rig.lane
+        lane.put(AttendantCommand(lane.clock(), command, ATTENDANT, {"alert_id": view.alert_id}))
 
     def _resolved(self) -> bool:
         return any(e.data.get("resolution") == "self_corrected"

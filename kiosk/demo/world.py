@@ -154,6 +154,7 @@ class DemoWorld:
         self._released = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._update_loads()  # what already lies there (the scene may start with a bag)
 
     # --- life cycle ---------------------------------------------------------------------
 
