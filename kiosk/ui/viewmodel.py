@@ -155,6 +155,16 @@ class ShopperViewModel:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def scale_weight(self, weight_g: int | None) -> None:
+        """The produce scale's live weight, for display only (any thread): prices come from
+        the core's stable readings, never from this."""
+        if weight_g != self.snapshot().produce_weight_g:
+            self._update(produce_weight_g=weight_g)
+
     def _update(self, **changes: Any) -> ShopperState:
         with self._lock:
             if "screen" in changes and changes["screen"] != self._state.screen:
