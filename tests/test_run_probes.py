@@ -286,3 +286,34 @@ def test_sco_run_stdin_is_still_a_headless_lane(tmp_path: Path) -> None:
     types = [json.loads(line)["type"] for line in run.stdout.splitlines()]
     assert "session_started" in types and "item_added" in types
     assert '"lane_stopped"' in run.stderr
+
+
+# --- kiosk mode without a window ------------------------------------------------------------
+
+
+def test_kiosk_mode_is_in_service_when_every_required_device_is_ok(tmp_path: Path) -> None:
+    from kiosk.ui.kiosk_mode import KioskMode
+
+    kiosk = KioskMode(lane_config(tmp_path, "", '["disk"]'))
+    try:
+        report = kiosk.prepare()
+        assert report.ok and kiosk.reason() is None and kiosk.lane is not None
+        assert kiosk.vm.snapshot().out_of_service is None
+    finally:
+        kiosk.close()
+
+
+def test_a_lane_that_cannot_start_is_out_of_service_with_why(tmp_path: Path) -> None:
+    from kiosk.engine import JOURNAL_FILE
+    from kiosk.ui.kiosk_mode import KioskMode
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / JOURNAL_FILE).write_bytes(b"this is not an SQLite database" * 100)
+    kiosk = KioskMode(lane_config(tmp_path, "", '["disk"]'))
+    try:
+        assert kiosk.prepare().ok  # every device is fine; the lane itself is not
+        reason = kiosk.vm.snapshot().out_of_service or ""
+        assert "the lane did not start" in reason and kiosk.lane is None
+        kiosk.vm.touch_start()  # a touch goes nowhere, and nothing raises
+    finally:
+        kiosk.close()

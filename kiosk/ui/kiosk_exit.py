@@ -9,9 +9,12 @@ swallowed. The pad shows dots, never digits, and every PIN goes through a ``PinG
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
+
+os.environ.setdefault("KIVY_NO_ARGS", "1")  # Kivy must never read sco's command line
 
 from kivy.metrics import dp
 from kivy.uix.gridlayout import GridLayout
