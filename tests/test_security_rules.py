@@ -552,3 +552,14 @@ def test_three_items_bagged_at_once_after_scanning_them_all() -> None:
     lane.bag(82 + 572 + 348 + 4)
     lane.wait(20_000)
     assert lane.findings() == []
+
+
+def test_paying_closes_the_read_window_of_an_item_just_bagged() -> None:
+    lane = Lane()
+    lane.start()
+    lane.scan("water")
+    lane.bag(572)
+    lane.track(5, "scan")
+    lane.track(5, "bagging")  # gum, too light for the scale, not scanned...
+    lane.shopper("pay")  # ...and pay at once, before the read window would close
+    assert lane.alerts() == ["non_scan"] and not lane.of("payment_requested")

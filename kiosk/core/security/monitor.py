@@ -151,6 +151,9 @@ class SecurityMonitor:
         return problem
 
     def before_payment(self, co: Checkout) -> None:
+        # Paying closes every read window: no more scans will come for what is bagged.
+        for state in self.vision.due_arrivals(co.now_ms + self.settings.read_after_ms):
+            self._judge_arrival(co, state)
         self.after_input(co)
         for line_id in list(self._unlike):
             self._flag_if_unlike(co, line_id)
