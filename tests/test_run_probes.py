@@ -317,3 +317,27 @@ def test_a_lane_that_cannot_start_is_out_of_service_with_why(tmp_path: Path) -> 
         kiosk.vm.touch_start()  # a touch goes nowhere, and nothing raises
     finally:
         kiosk.close()
+
+
+@pytest.mark.slow
+def test_a_required_scale_unplugged_between_sales_takes_the_lane_out_and_back(
+    tmp_path: Path,
+) -> None:
+    from kiosk.ui.kiosk_mode import KioskMode
+    from tests.conftest import wait_for
+
+    link = tmp_path / "ttyBAG"
+    text = scale_section(str(link), "bagging_scale")
+    with ScaleSimulator(get_protocol("toledo8217"), link, settle_ms=0, noise_g=0) as sim:
+        config = lane_config(tmp_path, "recheck_s = 1\n" + text, '["bagging_scale", "disk"]')
+        kiosk = KioskMode(config)
+        try:
+            assert kiosk.prepare().ok and kiosk.reason() is None
+            sim.unplug()
+            assert wait_for(lambda: kiosk.vm.snapshot().out_of_service is not None, 30)
+            reason = kiosk.vm.snapshot().out_of_service or ""
+            assert "bagging scale: failed" in reason and str(link) in reason, reason
+            sim.replug()
+            assert wait_for(lambda: kiosk.vm.snapshot().out_of_service is None, 30), kiosk.reason()
+        finally:
+            kiosk.close()

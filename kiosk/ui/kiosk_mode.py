@@ -4,9 +4,10 @@ Order matters: the probes open each device before the lane does (two readers on 
 port would steal each other's bytes), then the lane starts whatever happened, so its
 journal recovers an interrupted sale and its devices keep reconnecting on their own. When
 a required device is missing or failed, or the lane cannot start, the screen shows out of
-service with the reason in small print for the technician; failed (not missing) devices
-are checked again every ``recheck_s`` and the lane comes back into service once all are
-well. Nothing here waits on I/O on the UI thread: probes and re-checks run on their own.
+service with the reason in small print for the technician. Every ``recheck_s`` the lane
+checks its required devices again: it comes back into service once all are well, and goes
+out of service, between sales, when one stops working. Nothing here waits on I/O on the UI
+thread: probes and re-checks run on their own threads.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from kiosk.config import KioskConfig
 from kiosk.core.catalog import Catalog
 from kiosk.core.inputs import Input
 from kiosk.ui.pin import PinGuard
-from kiosk.ui.probes import ProbeReport, ProbeResult, Status, live_check, run_probes
+from kiosk.ui.probes import ProbeReport, ProbeResult, Status, enabled, live_check, run_probes
 
 logger = logging.getLogger(__name__)
 
 LANE_FAILED = "lane"  # the device name of "the lane itself did not start" in a reason
+NO_SALE = ("idle", "completed", "cancelled", "suspended")  # lane states with no sale open
 
 
 class KioskMode:
@@ -89,8 +91,8 @@ class KioskMode:
                 logger.exception("the lane did not start")
                 self.lane = None
                 self._fail(f"the lane did not start: {err}")
-        if self.problems and self.lane is not None and self.ui["recheck_s"] > 0:
-            self._recheck = threading.Thread(target=self._recheck_loop, name="kiosk-recheck",
+        if self.lane is not None and self.ui["recheck_s"] > 0:
+            self._recheck = threading.Thread(target=self._watch_loop, name="kiosk-watch",
                                              daemon=True)  # fmt: skip
             self._recheck.start()
         return self.report
@@ -134,28 +136,40 @@ class KioskMode:
         if self.vm is not None:
             self.vm.set_out_of_service(self.reason())
 
-    def _recheck_loop(self) -> None:
-        """Failed devices again, every ``recheck_s``: back in service once all are well."""
+    def _watch_loop(self) -> None:
+        """Every ``recheck_s``: failed devices again (back in service once all are well),
+        and the required ones that work (out of service after two bad checks in a row,
+        only between sales: a sale in progress is the attendant's to finish)."""
         timeout = float(self.ui["probe_timeout_s"])
+        watched = [d for d in self.ui["required"] if enabled(self.config, d)]
+        strikes: dict[str, int] = {}
         while not self._stop.wait(self.ui["recheck_s"]):
             with self._lock:
-                failed = [d for d, r in self.problems.items() if r.status is Status.FAILED]
-            if not failed or LANE_FAILED in failed:
-                return
-            for device in failed:
+                if LANE_FAILED in self.problems or self.lane is None:
+                    return
+                out = set(self.problems)
+            for device in watched:
                 try:
-                    now = live_check(self.lane, self.config, device, timeout)
+                    now = live_check(self.lane, self.config, device, timeout,
+                                     out_of_service=bool(out))  # fmt: skip
                 except Exception as err:
                     now = ProbeResult(device, Status.FAILED, f"check failed: {err!r}", True)
                 with self._lock:
                     if now.status is Status.OK:
-                        logger.warning("kiosk: %s is back (%s)", now.label, now.reason)
-                        self.problems.pop(device, None)
+                        strikes.pop(device, None)
+                        if self.problems.pop(device, None) is not None:
+                            logger.warning("kiosk: %s is back (%s)", now.label, now.reason)
+                    elif device in self.problems:
+                        self.problems[device] = now  # still out: the newest words
                     else:
-                        self.problems[device] = now
+                        strikes[device] = strikes.get(device, 0) + 1
+                        if strikes[device] >= 2 and self._no_sale():
+                            logger.warning("kiosk: out of service: %s", now.line())
+                            self.problems[device] = now
             self._show_problems()
-            if not self.problems:
-                return
+
+    def _no_sale(self) -> bool:
+        return self.vm is None or self.vm.snapshot().lane_state in NO_SALE
 
     # --- the window -------------------------------------------------------------------
 

@@ -335,7 +335,8 @@ def _timed(device: str, work: Callable[[], str], timeout_s: float, late: str) ->
 # --- the lane ------------------------------------------------------------------------------
 
 
-def _enabled(config: KioskConfig, device: str) -> bool:
+def enabled(config: KioskConfig, device: str) -> bool:
+    """Whether the config turns the device on (the disk is always there)."""
     if device == "disk":
         return True
     return bool(config.sections[SECTION_OF.get(device, device)]["enabled"])
@@ -369,7 +370,7 @@ def run_probes(
     ui = config.sections["kiosk_ui"]
     required = set(ui["required"])
     timeout = float(ui["probe_timeout_s"] if timeout_s is None else timeout_s)
-    wanted = [d for d in DEVICES if (d in required or _enabled(config, d))]
+    wanted = [d for d in DEVICES if (d in required or enabled(config, d))]
     if devices is not None:
         wanted = [d for d in wanted if d in devices]
     results: dict[str, ProbeResult] = {}
@@ -377,7 +378,7 @@ def run_probes(
 
     def one(device: str) -> None:
         start = time.monotonic()
-        if not _enabled(config, device):
+        if not enabled(config, device):
             section = SECTION_OF.get(device, device)
             result = ProbeResult(device, Status.MISSING,
                                  f"required, but [{section}] enabled is false")  # fmt: skip
@@ -405,10 +406,13 @@ def run_probes(
         return ProbeReport(tuple(results[d] for d in wanted))
 
 
-def live_check(lane: Any, config: KioskConfig, device: str, timeout_s: float) -> ProbeResult:
-    """A device that failed at start-up, checked again while the lane runs: through the
-    lane's own adapter where it holds the port (scales, camera, terminal, broker link),
-    else by probing again (printer, disk)."""
+def live_check(
+    lane: Any, config: KioskConfig, device: str, timeout_s: float, *, out_of_service: bool
+) -> ProbeResult:
+    """A device checked again while the lane runs: through the lane's own adapter where it
+    holds the port (scales, camera, terminal, broker link). The printer is asked for its
+    paper on the lane's device thread (never beside a receipt) while the lane is out of
+    service, and judged by how its last job went while it sells; the disk is probed."""
     from hardware.scale.serial_adapter import ScaleState
 
     def result(ok: bool, reason: str) -> ProbeResult:
@@ -436,7 +440,24 @@ def live_check(lane: Any, config: KioskConfig, device: str, timeout_s: float) ->
     elif device == "mqtt" and lane.link is not None:
         lh = lane.link.health
         return result(lh.connected, "connected" if lh.connected else lh.last_error or "offline")
-    elif device in ("printer", "disk"):
-        again = _probe_one(config, device, timeout_s)
+    elif device == "printer" and lane.printer is not None and not out_of_service:
+        h = lane.printer.health()
+        if h.detail.get("paper") == "out":
+            return result(False, f"printer {h.detail.get('url')} is out of paper: load a new roll")
+        return result(h.connected or not h.last_error, h.last_error or h.state)
+    elif device == "printer":
+        future: Future[ProbeResult] = Future()
+
+        def probe_between_receipts() -> None:
+            future.set_result(_probe_one(config, "printer", timeout_s))
+
+        lane.devices.submit(probe_between_receipts)
+        try:
+            again = future.result(timeout_s + _SLACK_S)
+        except TimeoutError:
+            return result(False, f"the printer did not answer within {timeout_s:.1f} s")
+        return result(again.status is Status.OK, again.reason)
+    elif device == "disk":
+        again = probe_disk(config.data_dir, config.sections["kiosk_ui"]["min_free_disk_mb"])
         return result(again.status is Status.OK, again.reason)
     return result(False, "not running in this lane")
