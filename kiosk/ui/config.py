@@ -39,7 +39,8 @@ KIOSK_UI_SECTION = register_section(
                   "seconds each start-up check may take (a camera frame, a scale reading, "
                   "the broker's CONNACK)", minimum=0.5, maximum=60.0),
             Field("recheck_s", int, 15,
-                  "while out of service, seconds between checks of the failed devices; "
+                  "seconds between checks of the required devices while the lane runs "
+                  "(out of service between sales when one fails twice, back when all work); "
                   "0 = only at start-up", minimum=0, maximum=3600),
             Field("min_free_disk_mb", int, 500,
                   "free megabytes the data folder's disk needs (the journal must never fill it)",
