@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 
+from kiosk.config import KioskConfig
 from kiosk.core.events import Event
 from kiosk.core.inputs import input_from_dict
 from kiosk.errors import ConfigError, InputFormatError
@@ -42,12 +43,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_kiosk(config, windowed=args.windowed)
 
 
-def run_kiosk(config: object, *, windowed: bool = False) -> int:
+def run_kiosk(config: KioskConfig, *, windowed: bool = False) -> int:
     """The shopper screen until the attendant leaves with the PIN, or SIGTERM."""
-    from kiosk.config import KioskConfig
     from kiosk.ui.kiosk_mode import KioskMode
 
-    assert isinstance(config, KioskConfig)
     kiosk = KioskMode(config, fullscreen=False if windowed else None)
     report = kiosk.prepare()
     print(json.dumps({**report.to_dict(), "out_of_service": kiosk.reason()}), file=sys.stderr,

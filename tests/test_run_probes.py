@@ -341,3 +341,34 @@ def test_a_required_scale_unplugged_between_sales_takes_the_lane_out_and_back(
             assert wait_for(lambda: kiosk.vm.snapshot().out_of_service is None, 30), kiosk.reason()
         finally:
             kiosk.close()
+
+
+@pytest.mark.slow
+def test_the_preview_shows_the_frames_vision_takes_with_the_zones(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    from kiosk.ui.kiosk_mode import KioskMode
+    from tests.conftest import wait_for
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(40):
+        image = np.full((240, 320, 3), 40 + i, np.uint8)
+        cv2.imwrite(str(frames / f"f{i:03d}.png"), image)
+    body = (
+        f'[camera]\nenabled = true\nurl = "folder:{frames}?fps=20"\n'
+        f'[vision]\ndetector_model = "{tmp_path / "no-model.onnx"}"\n'
+    )
+    kiosk = KioskMode(lane_config(tmp_path, body, '["camera", "disk"]'))
+    try:
+        assert kiosk.prepare().ok, kiosk.reason()
+        preview = kiosk.preview_source()
+        assert preview is not None
+        assert wait_for(lambda: preview() is not None, 30)
+        frame = preview()
+        assert frame.image.shape == (240, 320, 3) and "scan" in frame.zones
+        # The preview only peeks: the vision worker still gets every frame it takes.
+        assert wait_for(lambda: kiosk.lane.vision.health()["frames_processed"] > 0, 30)
+    finally:
+        kiosk.close()

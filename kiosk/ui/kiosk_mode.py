@@ -183,7 +183,7 @@ class KioskMode:
             fullscreen=self.fullscreen,
             large_text=self.ui["large_text"],
             high_contrast=self.ui["high_contrast"],
-            preview=self._preview(),
+            preview=self.preview_source(),
             print_receipt=None,  # the lane prints each completed sale itself
             window_size=self.window_size,
         )
@@ -199,7 +199,7 @@ class KioskMode:
         elif self.app is not None:
             self.app.stop()
 
-    def _preview(self) -> Any:
+    def preview_source(self) -> Any:
         """The newest camera frame for the preview, with the lane's zones drawn.
 
         The vision worker takes each frame from the camera exactly once, so the preview
