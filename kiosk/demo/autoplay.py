@@ -103,38 +103,50 @@ class Autoplay:
         self.tap("bags", "no", vm.no_bags)
         self.on("scanning")
 
-        self.act(f"scan({FIRST})")
+        self.press("scan", FIRST, f"scan({FIRST})")
         self.wait(lambda: self.state.item_count >= 1, "the first item on screen")
         self.shot("scanning")
         self.wait(lambda: world.idle, "the can is bagged")
 
         # Carried past the scanner: the bagging scale gains an item nobody scanned.
         self._marks["skip_queued"] = time.perf_counter()
-        self.act(f"skip_scan({SKIPPED})")
+        self.press("skip", SKIPPED, f"skip_scan({SKIPPED})")
         self.wait(lambda: self.state.nudge is not None or self.state.intervention is not None,
                   "a nudge for the unscanned item")  # fmt: skip
         if self.state.nudge is None:
             raise AutoplayError(f"an intervention instead of a nudge: {self.state.intervention}")
         self.shot("nudge")
+        self.shot("nudge_with_panel", window=True)
         self.wait(lambda: world.idle, "the hand is gone")
-        self.act(f"remove({SKIPPED})")  # the shopper takes it back out (and keeps it)
+        self.press(
+            "remove", SKIPPED, f"remove({SKIPPED})"
+        )  # the shopper takes it back out (and keeps it)
         self.wait(lambda: self._resolved(), "the nudge self-corrected")
         self.wait(lambda: self.state.nudge is None, "the nudge banner gone")
+        # The shopper puts it away before reaching for the next item: the camera's
+        # tracker would otherwise take the hand coming back for the one leaving.
+        self.act("idle")
+        self.act("idle")
         self.wait(lambda: world.idle, "the item is out")
 
         count = self.state.item_count
-        self.act(f"scan({AGE})")
+        self.press("scan", AGE, f"scan({AGE})")
         self.wait(lambda: self.state.age_pending and self.state.item_count > count,
                   "the age check banner")  # fmt: skip
         self.shot("age_check")
         self.wait(lambda: world.idle, "the beer is bagged")
         lane = self.rig.lane
-        lane.put(AttendantCommand(lane.clock(), "approve_age", ATTENDANT))
+        self.press(
+            "approve_age",
+            None,
+            "",
+            lambda: lane.put(AttendantCommand(lane.clock(), "approve_age", ATTENDANT)),
+        )
         self.wait(lambda: not self.state.age_pending, "the age approved")
 
         self.tap("scanning", "produce_btn", vm.open_produce)
         self.on("produce")
-        self.act(f"place_produce({PRODUCE_PLU})")
+        self.press("weigh", PRODUCE_PLU, f"place_produce({PRODUCE_PLU})")
         self.wait(lambda: world.holding_produce, "the bananas on the scale")
         sku = self._produce_sku()
         self.wait(lambda: sku in self.app.screen("produce").tiles, "the bananas' tile")
@@ -186,6 +198,20 @@ class Autoplay:
         """What the window shows now (the last painted state)."""
         return self.app.shown_state or self.rig.vm.snapshot()
 
+    def press(self, key: str, code: str | None, action: str,
+              fallback: Callable[[], object] | None = None) -> None:  # fmt: skip
+        """Press the simulator panel's button (after choosing the item), as a person
+        demonstrating the lane would; without the panel, do what the button does."""
+        panel = self.app.panel
+        button = panel.buttons.get(key) if panel is not None else None
+        if button is not None and (code is None or panel.choose(code)):  # type: ignore[union-attr]
+            logger.info("autoplay: panel %r %s", button.text, code or "")
+            self.tap("", None, fallback or (lambda: self.rig.world.do(action)), widget=button)
+        elif fallback is not None:
+            fallback()
+        else:
+            self.act(action)
+
     def act(self, action: str) -> None:
         self.rig.world.do(action)
         logger.info("autoplay %.1f s: %s", time.monotonic() - self.deadline + self.timeout_s,
@@ -230,13 +256,18 @@ class Autoplay:
             fallback()
         self.app.pump(frames=3)
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, *, window: bool = False) -> None:
         logger.info("autoplay %.1f s: screen %s", time.monotonic() - self.deadline + self.timeout_s,
                     name)  # fmt: skip
         if self.shots is None:
             return
         self.app.pump(frames=2)
         path = self.shots / f"{len(self.result.screenshots) + 1:02d}-{name}.png"
+        if window:  # the whole window: the shopper's screen and the simulator panel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.app.root.export_to_png(str(path))
+            self.result.screenshots.append(path)
+            return
         self.result.screenshots.append(self.app.screenshot(path))
 
     def _attend(self) -> None:

@@ -65,21 +65,22 @@ class SimulatorPanel(BoxLayout):
             self._bg = Rectangle(pos=self.pos, size=self.size)
         self.bind(pos=self._paint, size=self._paint)
         self._title("Shopper simulator")
+        self.buttons: dict[str, Button] = {}
         self.item = self._spinner([label for label, _ in self.packs])
-        self._button("Present item (scan it)", lambda: self._act("scan({})"))
-        self._button("Skip scanning it", lambda: self._act("skip_scan({})"))
-        self._button("Swap its barcode (cheap code)", self._swap)
-        self._button("Take it back out of the bag", lambda: self._act("remove({})"))
+        self._button("scan", "Present item (scan it)", lambda: self._act("scan({})"))
+        self._button("skip", "Skip scanning it", lambda: self._act("skip_scan({})"))
+        self._button("swap", "Swap its barcode (cheap code)", self._swap)
+        self._button("remove", "Take it back out of the bag", lambda: self._act("remove({})"))
         self.fruit = self._spinner([label for label, _ in self.produce])
-        self._button("Put it on the produce scale", self._weigh)
-        self._button("Take it off the scale", rig.world.release_produce)
-        self._button("Place a bag", lambda: rig.world.do("bag_down"))
-        self._button("Lean on the bagging area", rig.world.lean)
-        self._button("Empty hand over the scanner", lambda: rig.world.do("hand_only"))
+        self._button("weigh", "Put it on the produce scale", self._weigh)
+        self._button("off_scale", "Take it off the scale", rig.world.release_produce)
+        self._button("bag", "Place a bag", lambda: rig.world.do("bag_down"))
+        self._button("lean", "Lean on the bagging area", rig.world.lean)
+        self._button("hand", "Empty hand over the scanner", lambda: rig.world.do("hand_only"))
         self._title("Attendant")
-        self._button("Approve age check", lambda: self._attend("approve_age"))
-        self._button("Approve / clear alert", self._approve_alert)
-        self._button("Card terminal: decline next", self._toggle_decline, key="decline")
+        self._button("approve_age", "Approve age check", lambda: self._attend("approve_age"))
+        self._button("approve_alert", "Approve / clear alert", self._approve_alert)
+        self._button("decline", "Card terminal: decline next", self._toggle_decline)
         self.status = Label(text="", font_size=13, halign="left", valign="top",
                             color=(0.85, 0.88, 0.9, 1))  # fmt: skip
         self.status.bind(size=lambda w, s: setattr(w, "text_size", s))
@@ -104,7 +105,7 @@ class SimulatorPanel(BoxLayout):
         self.add_widget(spinner)
         return spinner
 
-    def _button(self, text: str, action: Any, key: str = "") -> Button:
+    def _button(self, key: str, text: str, action: Any) -> Button:
         button = Button(text=text, size_hint_y=None, height=BUTTON_H, font_size=14)
 
         def press(_widget: Any) -> None:
@@ -116,12 +117,20 @@ class SimulatorPanel(BoxLayout):
                 self.rig.log.recent.append(f"panel: {err}")
 
         button.bind(on_release=press)
-        if key:
-            setattr(self, f"btn_{key}", button)
+        self.buttons[key] = button
         self.add_widget(button)
         return button
 
     # --- actions (UI thread: queue, never wait) -----------------------------------------
+
+    def choose(self, code: str) -> bool:
+        """Select the pack (SKU) or loose produce (PLU) the next button acts on."""
+        for spinner, pairs in ((self.item, self.packs), (self.fruit, self.produce)):
+            for label, value in pairs:
+                if value == code:
+                    spinner.text = label
+                    return True
+        return False
 
     def _code(self, spinner: Any, pairs: list[tuple[str, str]]) -> str:
         return dict(pairs).get(spinner.text, pairs[0][1] if pairs else "")
@@ -155,10 +164,10 @@ class SimulatorPanel(BoxLayout):
         sim = self.rig.payment
         if sim.mode.value == "decline":
             sim.approve()
-            self.btn_decline.text = "Card terminal: decline next"
+            self.buttons["decline"].text = "Card terminal: decline next"
         else:
             sim.decline()
-            self.btn_decline.text = "Card terminal: approve again"
+            self.buttons["decline"].text = "Card terminal: approve again"
 
     # --- status ---------------------------------------------------------------------------
 

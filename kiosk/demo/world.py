@@ -9,8 +9,8 @@ frame goes to a :class:`~vision.live_source.LiveFeed` that the lane's camera rea
   hand's extra weight;
 - the scanner-scale under the scanner (Magellan on a pty: weight *and* barcodes on one
   cable, as in many stores) weighs what rests on the produce scale, and sends an ``S08``
-  barcode frame when a scan action holds the code up in the scan zone: the lane is a
-  scanner lane (``camera_scans = false``); the camera's reads are evidence only.
+  barcode frame when a scan action holds the pack's code up over the scanner window: the
+  lane is a scanner lane (``camera_scans = false``); the camera's reads are evidence only.
 
 Weights come from :mod:`kiosk.scenarios.rendered` (catalog weights, bags, produce), so the
 demo weighs things as the rendered scenarios do. Loose produce put on the scale stays
@@ -55,6 +55,7 @@ BAGGING_PROTOCOL = "sics"
 SCALE_SETTLE_MS = 300
 SCALE_NOISE_G = 1
 SCALE_DIVISION_G = 5
+GLASS_PX = 10  # the scanner reads a code whose pack is over its window (give or take)
 
 
 @dataclass(frozen=True)
@@ -366,8 +367,13 @@ class DemoWorld:
         if self._scanned or not isinstance(action, Action) or action.kind not in ("scan", "switch"):
             return
         current = getattr(self.player, "_current", None)
+        gx, gy = self.player.scanner
         for o in truth.objects:
-            if o.track_id == current and o.zone == "scan" and o.code and o.barcode_visible:
+            x1, y1, x2, y2 = o.box
+            # Over the glass, as a scanner reads: not as soon as the pack enters the zone
+            # (the camera would see the sale before the item).
+            on_glass = x1 - GLASS_PX <= gx <= x2 + GLASS_PX and y1 - GLASS_PX <= gy <= y2 + GLASS_PX
+            if o.track_id == current and on_glass and o.code and o.barcode_visible:
                 sku = action.barcode_sku or action.sku
                 assert sku is not None
                 product = product_by_code(sku)
