@@ -55,6 +55,7 @@ BAGGING_PROTOCOL = "sics"
 SCALE_SETTLE_MS = 300
 SCALE_NOISE_G = 1
 SCALE_DIVISION_G = 5
+READ_AFTER_S = 0.5  # over the window this long before the beep
 GLASS_PX = 10  # the scanner reads a code whose pack is over its window (give or take)
 
 
@@ -115,6 +116,7 @@ class DemoWorld:
         lean_g: int = LEAN_G,
         lean_s: float = LEAN_S,
         produce_hold_s: float = PRODUCE_HOLD_S,
+        read_after_s: float = READ_AFTER_S,
         feed_name: str = FEED_NAME,
     ) -> None:
         if fps <= 0:
@@ -125,6 +127,7 @@ class DemoWorld:
         self.lean_g = lean_g
         self.lean_s = lean_s
         self.produce_hold_s = produce_hold_s
+        self.read_after_s = read_after_s
         self.player = Player([], seed, fps=max(1, round(fps)), with_photos=with_photos,
                              check_decode=False)  # fmt: skip
         self.weights = _Weights(catalog, seed)
@@ -150,6 +153,7 @@ class DemoWorld:
         self._entry_x: float | None = None
         self._last_plan = Plan()
         self._scanned = False
+        self._on_glass = 0
         self._extra_g = 0
         self._hold_since: float | None = None
         self._released = False
@@ -291,6 +295,7 @@ class DemoWorld:
         self._action_no = self._count  # seeds this action's hand and motion
         self._action = action
         self._scanned = False
+        self._on_glass = 0
         self._released = False
         self._entry_x = None
         rng = np.random.default_rng([self.seed, 2, self._action_no])
@@ -362,32 +367,39 @@ class DemoWorld:
         self.loads = now
 
     def _maybe_scan(self, truth: FrameTruth) -> None:
-        """The scanner reads a code held up in the scan zone, once per scan action."""
+        """The scanner reads the code once per scan action, after the pack has been over
+        its window for ``read_after_s`` with the code showing (or as it leaves the window):
+        a shopper turns a pack until it beeps, and a read at first sight would reach the
+        lane before the camera has the item in its scan zone."""
         action = self._action
         if self._scanned or not isinstance(action, Action) or action.kind not in ("scan", "switch"):
             return
         current = getattr(self.player, "_current", None)
         gx, gy = self.player.scanner
-        for o in truth.objects:
-            x1, y1, x2, y2 = o.box
-            # Over the glass, as a scanner reads: not as soon as the pack enters the zone
-            # (the camera would see the sale before the item).
-            on_glass = x1 - GLASS_PX <= gx <= x2 + GLASS_PX and y1 - GLASS_PX <= gy <= y2 + GLASS_PX
-            if o.track_id == current and on_glass and o.code and o.barcode_visible:
-                sku = action.barcode_sku or action.sku
-                assert sku is not None
-                product = product_by_code(sku)
-                printed = product.barcode()
-                data, symbology = printed if printed else (o.code, "EAN13")
-                event = ScanEvent(truth.index, data, symbology, product.sku)
-                self._scanned = True
-                self.scans.append(event)
-                sim = self.sims.get(Platform.SCAN)
-                if sim is not None:
-                    sim.barcode(data, symbology)
-                for listener in self.on_scan:
-                    listener(event)
-                return
+        held = next((o for o in truth.objects if o.track_id == current and o.cls == "item"), None)
+        showing = False
+        if held is not None and held.code and held.barcode_visible:
+            x1, y1, x2, y2 = held.box
+            g = GLASS_PX
+            showing = x1 - g <= gx <= x2 + g and y1 - g <= gy <= y2 + g
+        if showing:
+            self._on_glass += 1
+        leaving = not showing and self._on_glass > 0
+        if self._on_glass < max(1, round(self.read_after_s * self.fps)) and not leaving:
+            return
+        sku = action.barcode_sku or action.sku
+        assert sku is not None
+        product = product_by_code(sku)
+        printed = product.barcode()
+        data, symbology = printed if printed else (held.code if held else "", "EAN13")
+        event = ScanEvent(truth.index, data, symbology, product.sku)
+        self._scanned = True
+        self.scans.append(event)
+        sim = self.sims.get(Platform.SCAN)
+        if sim is not None:
+            sim.barcode(data, symbology)
+        for listener in self.on_scan:
+            listener(event)
 
     # --- for the panel and the preview --------------------------------------------------
 
