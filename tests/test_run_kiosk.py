@@ -89,6 +89,8 @@ class Kiosk:
         from kivy.core.window import Window
 
         # Not app.stop(): that closes the window the other UI tests of this process share.
+        # dispatch, not on_stop(): kv's `app` proxy lets go of this app only on the event,
+        # else the next app's kv rules would still call this one.
         self.app.dispatch("on_stop")
         Window.remove_widget(self.app.root)
         self.mode.close()
