@@ -372,3 +372,20 @@ def test_the_preview_shows_the_frames_vision_takes_with_the_zones(tmp_path: Path
         assert wait_for(lambda: kiosk.lane.vision.health()["frames_processed"] > 0, 30)
     finally:
         kiosk.close()
+
+
+@pytest.mark.slow
+def test_a_tls_broker_takes_the_lane_certificate_and_refuses_a_wrong_ca(tmp_path: Path) -> None:
+    from tests.broker_util import deploy_conf, make_certs, start_broker
+
+    certs = make_certs(tmp_path / "certs", "store-01", ["lane-01"])
+    other = make_certs(tmp_path / "other", "store-02", ["lane-01"])
+    with start_broker(deploy_conf(certs), tmp_path) as broker:
+        values = {"broker": f"mqtts://127.0.0.1:{broker.port}",
+                  "tls_ca_file": str(certs / "ca.crt"),
+                  "tls_cert_file": str(certs / "lane-01.crt"),
+                  "tls_key_file": str(certs / "lane-01.key")}  # fmt: skip
+        ok = probe_broker(values, "lane-01", 5.0)
+        assert ok.status is Status.OK, ok
+        wrong = probe_broker({**values, "tls_ca_file": str(other / "ca.crt")}, "lane-01", 5.0)
+    assert wrong.status is Status.FAILED and "TLS" in wrong.reason, wrong
