@@ -235,11 +235,18 @@ class DemoRig:
                 self.world.release_produce()
 
     def preview(self) -> Any:
-        """The camera preview: the newest frame with the zones (returns at once)."""
-        from kiosk.ui.widgets.overlay import PreviewFrame
+        """The camera preview: the newest frame, the zones and what vision tracks now
+        (returns at once: it only reads what the threads last published)."""
+        from kiosk.ui.widgets.overlay import PreviewFrame, PreviewTrack
 
         image = self.world.feed.latest()
-        return None if image is None else PreviewFrame(image, self.world.zones())
+        if image is None:
+            return None
+        pipeline = getattr(getattr(self.lane, "vision", None), "pipeline", None)
+        # The pipeline swaps its track list each frame; a public accessor is asked for.
+        tracks = getattr(pipeline, "tracks", None) or getattr(pipeline, "_tracks", None) or []
+        shown = [PreviewTrack(t.box, t.track_id, t.label) for t in list(tracks) if not t.lost]
+        return PreviewFrame(image, self.world.zones(), shown)
 
     def stop(self) -> None:
         for step in (
