@@ -329,7 +329,10 @@ class ShopperApp(App):
         later app in the same process can use it."""
         from kivy.core.window import Window
 
-        self.on_stop()
+        # Dispatched, not called: Kivy's kv ``app`` proxy lets go of an app only on the
+        # event, and a later app's kv rules would otherwise still reach this one.
+        self.dispatch("on_stop")
+        self.vm.unsubscribe(self._on_state)
         if self.root is not None and self.root.parent is Window:
             Window.remove_widget(self.root)
 
