@@ -94,3 +94,22 @@ def test_the_demo_says_what_it_needs_without_a_display(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert "needs a display" in proc.stderr and "./run.sh demo" in proc.stderr
+
+
+def test_a_fresh_lane_never_deletes_a_folder_the_demo_did_not_make(tmp_path: Path) -> None:
+    from kiosk.demo.cli import _empty_lane_dir
+    from kiosk.errors import KioskError
+
+    lane = tmp_path / "lane"
+    (lane / "evidence").mkdir(parents=True)
+    for name in ("journal.sqlite3", "journal.sqlite3-wal", "demo.toml"):
+        (lane / name).write_text("x")
+    _empty_lane_dir(lane)
+    assert not lane.exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("x")
+    (mine / "demo.toml").write_text("x")
+    with pytest.raises(KioskError, match=r"thesis\.tex"):
+        _empty_lane_dir(mine)
+    assert (mine / "thesis.tex").exists()

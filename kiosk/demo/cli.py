@@ -208,7 +208,7 @@ class DemoRig:
         from kiosk.ui.viewmodel import ShopperViewModel
 
         if not self.args.keep and self.data_dir.exists():
-            shutil.rmtree(self.data_dir)
+            _empty_lane_dir(self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.world.start()
         self.payment.start()
@@ -258,6 +258,26 @@ class DemoRig:
                 step()
             except Exception:  # shutting down: say it and go on
                 logger.exception("demo: stopping failed")
+
+
+# What a demo lane leaves in its data dir: anything else there is not ours to delete.
+LANE_FILES = ("journal.sqlite3", "commands.sqlite3", "demo.toml", "receipts.bin", "kiosk.log")
+LANE_DIRS = ("evidence", "snapshots")
+
+
+def _empty_lane_dir(path: Path) -> None:
+    """A fresh lane per run, without ever deleting a folder the demo did not make."""
+    entries = list(path.iterdir())
+    foreign = [
+        e.name for e in entries
+        if not (e.name.split("-")[0] in LANE_FILES or (e.is_dir() and e.name in LANE_DIRS))
+    ]  # fmt: skip
+    if foreign:
+        raise KioskError(
+            f"{path} holds files that are not a demo lane's ({', '.join(sorted(foreign)[:5])}); "
+            "give another --data-dir, or --keep to use it as it is"
+        )
+    shutil.rmtree(path)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
