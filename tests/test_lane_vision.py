@@ -53,6 +53,9 @@ def test_a_package_shown_to_the_camera_is_sold(tmp_path: Path) -> None:
         assert wait_for(lambda: any(e.type.value == "item_added" for e in events), 10)
         health = lane.health()["vision"]
         assert health["frames_processed"] > 0 and "ms_per_frame" in health
+        # The screen preview reads the frame vision just processed, never the camera.
+        view = lane.vision.latest_view
+        assert view is not None and view[0].image.ndim == 3
     finally:
         lane.stop()
     added = [e for e in events if e.type.value == "item_added"]

@@ -212,6 +212,11 @@ class VisionPipeline:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="vision-decode")
         return self._pool
 
+    @property
+    def live_tracks(self) -> list[Track]:
+        """The tracks of the last processed frame that are still alive (for previews)."""
+        return [t for t in self._tracks if not t.lost]
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)

@@ -325,8 +325,13 @@ class VisionWorker:
             for item in self.pipeline.claim(frame, sku):
                 self._put(item)
         self.frames += 1
+        # For a screen preview: the frame just processed and where its items are. A tuple
+        # swapped in one assignment, so any thread may read it without a lock.
+        tracks = [(t.box, t.track_id, t.label) for t in self.pipeline.live_tracks]
+        self.latest_view = (frame, tracks)
 
     _size: tuple[int, int] = (0, 0)
+    latest_view: tuple[Frame, list[tuple[Any, int, str]]] | None = None
 
     def health(self) -> dict[str, Any]:
         stats = self.camera.stats

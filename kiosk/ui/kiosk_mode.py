@@ -206,21 +206,20 @@ class KioskMode:
         keeps a copy of what the worker took rather than taking frames itself."""
         if not self.ui["preview"] or self.lane is None or self.lane.vision is None:
             return None
-        from kiosk.ui.widgets.overlay import PreviewFrame
+        from kiosk.ui.widgets.overlay import PreviewFrame, PreviewTrack
 
-        camera = self.lane.vision.camera
-        take = camera.latest
-        newest: list[Any] = [None]
-
-        def latest_and_keep(timeout: float = 1.0) -> Any:
-            frame = take(timeout)
-            if frame is not None:
-                newest[0] = frame
-            return frame
-
-        camera.latest = latest_and_keep  # same contract, one reader; the preview only peeks
+        worker = self.lane.vision
         zones = self._zones()
-        return lambda: PreviewFrame(newest[0].image, zones) if newest[0] is not None else None
+
+        def latest() -> PreviewFrame | None:
+            view = worker.latest_view  # swapped whole by the vision thread: no lock needed
+            if view is None:
+                return None
+            frame, tracks = view
+            marks = [PreviewTrack(box, track_id, label) for box, track_id, label in tracks]
+            return PreviewFrame(frame.image, zones, marks)
+
+        return latest
 
     def _zones(self) -> dict[str, Any]:
         from vision.zones import ZoneMap
