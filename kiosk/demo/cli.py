@@ -235,18 +235,17 @@ class DemoRig:
                 self.world.release_produce()
 
     def preview(self) -> Any:
-        """The camera preview: the newest frame, the zones and what vision tracks now
-        (returns at once: it only reads what the threads last published)."""
+        """The camera preview: the frame vision processed last with the items it tracks
+        there (the newest rendered frame when vision is off); returns at once."""
         from kiosk.ui.widgets.overlay import PreviewFrame, PreviewTrack
 
+        view = getattr(getattr(self.lane, "vision", None), "latest_view", None)
+        if view is not None:
+            frame, tracks = view
+            shown = [PreviewTrack(box, track_id, label) for box, track_id, label in tracks]
+            return PreviewFrame(frame.image, self.world.zones(), shown)
         image = self.world.feed.latest()
-        if image is None:
-            return None
-        pipeline = getattr(getattr(self.lane, "vision", None), "pipeline", None)
-        # The pipeline swaps its track list each frame; a public accessor is asked for.
-        tracks = getattr(pipeline, "tracks", None) or getattr(pipeline, "_tracks", None) or []
-        shown = [PreviewTrack(t.box, t.track_id, t.label) for t in list(tracks) if not t.lost]
-        return PreviewFrame(image, self.world.zones(), shown)
+        return None if image is None else PreviewFrame(image, self.world.zones())
 
     def stop(self) -> None:
         for step in (
