@@ -22,8 +22,8 @@ def test_help_lists_every_subcommand() -> None:
 
 
 @pytest.mark.parametrize(("lang", "total_label"), [("en", "TOTAL CNY"), ("zh", "合计 CNY")])
-def test_demo_prints_the_receipt(lang: str, total_label: str) -> None:
-    proc = sco("demo", "--lang", lang)
+def test_demo_replay_prints_the_receipt(lang: str, total_label: str) -> None:
+    proc = sco("demo", "--replay", "--lang", lang)
     assert proc.returncode == 0, proc.stderr
     total_line = next(x for x in proc.stdout.splitlines() if x.startswith(total_label))
     assert total_line.endswith("17.90")
