@@ -183,9 +183,21 @@ class VisionWatch:
             if s.used_by is None
             and start <= s.ts_ms <= end
             and (s.placed_ms is None or s.placed_ms >= first)
+            and not self._held_by_other(s, state)
         ]
         own = [s for s in free if s.track_id == state.track_id]
         return own or free
+
+    def _held_by_other(self, sale: Sale, state: TrackState) -> bool:
+        """A sale the camera tied to another track stays that track's while the track may
+        still arrive; if it ended without reaching the bagging area, it probably broke
+        and this may be the same item under a new id."""
+        if sale.track_id is None or sale.track_id == state.track_id:
+            return False
+        owner = self.tracks.get(sale.track_id)
+        if owner is None:
+            return False
+        return not owner.lost or owner.bag_enter_ms is not None
 
     def has_free_sale(self, state: TrackState) -> bool:
         return bool(self._free_sales(state))
