@@ -563,3 +563,18 @@ def test_paying_closes_the_read_window_of_an_item_just_bagged() -> None:
     lane.track(5, "bagging")  # gum, too light for the scale, not scanned...
     lane.shopper("pay")  # ...and pay at once, before the read window would close
     assert lane.alerts() == ["non_scan"] and not lane.of("payment_requested")
+
+
+def test_one_item_followed_as_two_tracks_is_not_a_non_scan() -> None:
+    lane = Lane()
+    lane.start()
+    lane.track(18, "scan")
+    lane.track(19, "scan")  # a second box on the same can
+    lane.scan("cola")
+    lane.track(18, "scan", sku="DRK-003", identity_score=0.8)
+    lane.track(19, "scan", sku="DRK-003", identity_score=0.8)
+    lane.track(18, "bagging")
+    lane.track(19, "bagging")
+    lane.bag(349)  # the scale saw one can
+    lane.wait(10_000)
+    assert lane.findings() == []

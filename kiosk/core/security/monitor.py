@@ -341,6 +341,8 @@ class SecurityMonitor:
             # Appeared straight in the bagging area and the scale saw nothing odd: most
             # likely a detector glitch, not worth stopping anyone for.
             return
+        if self._duplicate_of_paid(state):
+            return  # two boxes on one item: the scale saw one item's weight
         reason = Reason.NON_SCAN
         if self.last_bag_ms is not None and abs(self.last_bag_ms - co.now_ms) <= FUSE_MS:
             reason = Reason.BAG_ABUSE  # "a bag" was accepted as this item arrived
@@ -348,6 +350,23 @@ class SecurityMonitor:
         finding.evidence = _track_evidence(state)
         finding.evidence["unpaid_track"] = state.track_id
         self.esc.report(co, finding)
+
+    def _duplicate_of_paid(self, state: TrackState) -> bool:
+        """The detector sometimes follows one item as two tracks. An unpaid arrival that
+        the camera identified as the SKU another arrival just paid for, while the scale
+        holds no unexplained weight, is that same item."""
+        if state.sku is None or self.area.weight_g is None or self.area.debt is not None:
+            return False
+        for sale in self.vision.sales:
+            other = self.vision.tracks.get(sale.used_by) if sale.used_by is not None else None
+            if (
+                sale.sku == state.sku
+                and other is not None
+                and other.bag_enter_ms is not None
+                and abs(other.bag_enter_ms - (state.bag_enter_ms or 0)) <= FUSE_MS
+            ):
+                return True
+        return False
 
     def _fuse_non_scan(self, finding: Finding, state: TrackState) -> None:
         state.judged = True
