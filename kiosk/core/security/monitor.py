@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from kiosk.core.session import Checkout
 
 FUSE_MS = 4_000  # a weight jump and an unpaid arrival this close are one incident
+TWIN_MS = 1_000  # two unidentified tracks into the bagging area this close: one item?
 PRODUCE_PICK_MS = 15_000  # a typed PLU and the produce on the scale belong together
 
 
@@ -353,17 +354,20 @@ class SecurityMonitor:
 
     def _duplicate_of_paid(self, state: TrackState) -> bool:
         """The detector sometimes follows one item as two tracks. An unpaid arrival that
-        the camera identified as the SKU another arrival just paid for, while the scale
-        holds no unexplained weight, is that same item."""
-        if state.sku is None or self.area.weight_g is None or self.area.debt is not None:
+        the camera identified as the SKU another arrival just paid for (or, unidentified,
+        that arrived with it), while the scale holds no unexplained weight, is that same
+        item. A second item that heavy would have shown on the scale."""
+        if self.area.weight_g is None or self.area.debt is not None:
             return False
+        # Same SKU: within the fusion window; no identity: only a near-simultaneous twin.
+        window = FUSE_MS if state.sku is not None else TWIN_MS
         for sale in self.vision.sales:
             other = self.vision.tracks.get(sale.used_by) if sale.used_by is not None else None
             if (
-                sale.sku == state.sku
+                (state.sku is None or sale.sku == state.sku)
                 and other is not None
                 and other.bag_enter_ms is not None
-                and abs(other.bag_enter_ms - (state.bag_enter_ms or 0)) <= FUSE_MS
+                and abs(other.bag_enter_ms - (state.bag_enter_ms or 0)) <= window
             ):
                 return True
         return False
