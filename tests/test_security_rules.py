@@ -578,3 +578,20 @@ def test_one_item_followed_as_two_tracks_is_not_a_non_scan() -> None:
     lane.bag(349)  # the scale saw one can
     lane.wait(10_000)
     assert lane.findings() == []
+
+
+def test_a_weighed_bunch_seen_as_several_tracks_is_one_sale() -> None:
+    from kiosk.core.inputs import Platform, WeightReading
+
+    lane = Lane()
+    lane.start()
+    for track_id in (21, 23, 24):  # the detector split the bananas into three "items"
+        lane.track(track_id, "produce_scale", sku="PRD-002", candidates=(("PRD-002", 0.02),))
+    lane.feed(WeightReading(lane.at(300), Platform.SCAN, 745, True))
+    lane.shopper("add_item", plu="4011")
+    lane.feed(WeightReading(lane.at(300), Platform.SCAN, 0, True))
+    for track_id in (21, 23, 24):
+        lane.track(track_id, "bagging")
+    lane.bag(748)
+    lane.wait(10_000)
+    assert lane.findings() == []

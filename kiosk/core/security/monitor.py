@@ -102,7 +102,8 @@ class SecurityMonitor:
         else:
             expected = self.book.expected(product, product.sku)
         self.area.add_line(line.line_id, product.sku, expected, co.now_ms)
-        self.vision.add_sale(line.line_id, co.now_ms, product.sku, track_id, line.code)
+        loose = product.sold_by is SoldBy.WEIGHT
+        self.vision.add_sale(line.line_id, co.now_ms, product.sku, track_id, line.code, loose)
         self._sale_fixes_non_scan(co, line.line_id)
         for state in self.vision.tracks.values():
             if state.sku == product.sku and state.identity is not None:

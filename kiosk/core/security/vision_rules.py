@@ -50,6 +50,7 @@ class Sale:
     used_by: int | None = None  # the arrival it paid for
     placed_ms: int | None = None  # the bagging scale took its item (untracked or not)
     code: str = ""
+    loose: bool = False  # sold by weight: a bunch the camera may see as several items
 
 
 class VisionWatch:
@@ -74,7 +75,8 @@ class VisionWatch:
             state.confidence = max(state.confidence, t.confidence)
         if t.snapshot_id and t.snapshot_id not in state.snapshots:
             state.snapshots.append(t.snapshot_id)
-        if t.sku is not None:
+        # A produce guess (top-k without an identity score) is not an identity.
+        if t.sku is not None and not (t.candidates and t.identity_score is None):
             if t.sku != state.sku:
                 state.identity_judged = False
             state.sku = t.sku
@@ -100,12 +102,18 @@ class VisionWatch:
         return state
 
     def add_sale(
-        self, line_id: int, ts_ms: int, sku: str, track_id: int | None, code: str = ""
+        self,
+        line_id: int,
+        ts_ms: int,
+        sku: str,
+        track_id: int | None,
+        code: str = "",
+        loose: bool = False,
     ) -> Sale:
         code = code.strip().lstrip("0")  # UPC-A, EAN-13 and GTIN-14 forms of one code
         if track_id is None:
             track_id = self._camera_saw(code, ts_ms)
-        sale = Sale(line_id, ts_ms, sku, track_id, code=code)
+        sale = Sale(line_id, ts_ms, sku, track_id, code=code, loose=loose)
         self.sales.append(sale)
         if track_id is not None and track_id in self.tracks:
             self.tracks[track_id].sale_line = line_id
@@ -180,7 +188,7 @@ class VisionWatch:
         free = [
             s
             for s in self.sales
-            if s.used_by is None
+            if (s.used_by is None or s.loose)
             and start <= s.ts_ms <= end
             and (s.placed_ms is None or s.placed_ms >= first)
             and not self._held_by_other(s, state)
