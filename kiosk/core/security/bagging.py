@@ -183,14 +183,17 @@ class BaggingArea:
         self._accept(best, delta)
         return Judgement(self.debt is None, delta, placed=placed, bags=bags)
 
-    def accept_current(self) -> list[int]:
-        """An attendant accepted the area as it is: re-anchor; unbagged items count as bagged."""
+    def accept_current(self, bagged: list[int] | None = None) -> list[int]:
+        """An attendant accepted the area as it is: re-anchor and forget the debt. ``bagged``
+        names the unbagged lines the attendant saw in the area (those a weight alert was
+        about); other scanned items may still be on their way (on the produce scale)."""
         placed = []
         for line in self.pending():
-            line.status = LineStatus.PLACED
-            placed.append(line.line_id)
-        if len(placed) == 1 and self.weight_g is not None and self.anchor_g is not None:
-            self.lines[placed[0]].observed_g = float(self.weight_g - self.anchor_g)
+            if bagged is not None and line.line_id in bagged:
+                line.status = LineStatus.PLACED
+                placed.append(line.line_id)
+        if len(placed) == 1 and self.debt is not None:
+            self.lines[placed[0]].observed_g = self.debt.grams
         self.anchor_g = self.weight_g
         self.debt = None
         return placed

@@ -167,7 +167,8 @@ class SecurityMonitor:
             return
         if finding is self.weight_finding:
             self.weight_finding = None
-            placed = self.area.accept_current()
+            lines = [x["line_id"] for x in finding.evidence.get("expected", [])]
+            placed = self.area.accept_current(bagged=lines)
             if resolution == "approved" and len(placed) == 1:
                 self.attendant_ok.add(placed[0])
         self.esc.resolve(co, finding, "attendant")

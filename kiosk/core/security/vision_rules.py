@@ -95,7 +95,9 @@ class VisionWatch:
             if t.zone in SCAN_ZONES:
                 state.taken_back = True
         state.zone = t.zone
-        if t.zone in SCAN_ZONES and state.scan_enter_ms is None:
+        if t.zone in SCAN_ZONES and state.bag_enter_ms is not None:
+            state.taken_back = True  # back at the scanner after being in the bagging area
+        if t.zone in SCAN_ZONES and state.scan_enter_ms is None and state.bag_enter_ms is None:
             state.scan_enter_ms = t.ts_ms
         if t.zone == "bagging" and state.bag_enter_ms is None:
             state.bag_enter_ms = t.ts_ms
