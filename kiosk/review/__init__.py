@@ -1,0 +1,1 @@
+"""Loss-prevention review: the desktop app (app.py) and the ``sco review`` command."""
