@@ -44,8 +44,9 @@ CORE_COMMANDS: dict[str, str] = {
     "lock_lane": "lock_lane",
     "unlock_lane": "unlock_lane",
     "remote_help": "clear",  # the attendant answered the help call from the tablet
+    "message_shopper": "message",  # a line of text on the shopper's screen
 }
-CORE_ARGS = ("alert_id", "line_id", "reason")
+CORE_ARGS = ("alert_id", "line_id", "reason", "text")
 EFFECTS = ("replay_request", "catalog_update", "config_change")
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "attendant": frozenset(CORE_COMMANDS),

@@ -15,7 +15,16 @@ from typing import Any
 
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-SCHEMA_KINDS = ("event", "status", "tele", "command", "cmdresp", "snapshot_meta")
+SCHEMA_KINDS = (
+    "event",
+    "status",
+    "tele",
+    "command",
+    "cmdresp",
+    "snapshot_meta",
+    "lanestate",
+    "claim",
+)
 SNAPSHOT_MAX_BYTES = 256 * 1024  # a JPEG bigger than this is never published
 SNAPSHOT_CONTENT_TYPE = "image/jpeg"
 _JPEG_MAGIC = b"\xff\xd8\xff"

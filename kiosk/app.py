@@ -82,6 +82,9 @@ class Lane:
         self.relay: Any = None
         self.snapshots: Any = None
         self.vision: Any = None
+        self.lane_state: Any = None  # backend_client.lane_state summary, with the MQTT link
+        self._lane_state_lock = threading.Lock()
+        self._out_of_service: str | None = None
         # Loss-prevention KPIs of this process's sessions, for telemetry and `health()`.
         self.kpis = KpiTracker()
         self._kpi_lock = threading.Lock()
@@ -266,7 +269,46 @@ class Lane:
         # Vision adds evidence here; alerts cite it by snap id.
         self.snapshots = SnapshotSpool(Path(self.config.data_dir) / "snapshots")
         SnapshotPublisher(self.link, self.snapshots)
+        from backend_client.lane_state import LaneStateSummary
+
+        self.lane_state = LaneStateSummary(
+            self.config.kiosk_id, self.config.store_id, self.config.core_settings().currency
+        )
+        self.lane_state.set_out_of_service(self._out_of_service)
+        # Retained: a tablet that (re)joins sees the lane at once; again after every CONNACK
+        # because a broker restarted without persistence has forgotten it.
+        self.link.add_connect_hook(self._republish_lane_state)
+        self.engine_thread.call(lambda e: self._publish_lane_state(e, [], force=True))
         self.link.start()
+
+    def set_out_of_service(self, reason: str | None) -> None:
+        """The kiosk mode took the lane out of (or back into) service: tablets see it."""
+        self._out_of_service = reason
+        if self.lane_state is not None:
+            self.engine_thread.call(lambda e: self._publish_lane_state(e, [], oos=reason))
+
+    def _publish_lane_state(
+        self, engine: Engine, events: list[Event], *, force: bool = False, oos: Any = False
+    ) -> None:
+        """On the engine thread: summarise the lane and hand it to the link if it changed."""
+        from backend_client.lane_state import encode
+
+        with self._lane_state_lock:
+            if oos is not False:
+                self.lane_state.set_out_of_service(oos)
+            body = self.lane_state.update(engine.checkout, events)
+            if body is None and (force or oos is not False):
+                body = self.lane_state.current()
+        if body is not None:
+            self.link.publish_threadsafe(self.link.topics.state, encode(body), 1, True)
+
+    def _republish_lane_state(self) -> None:
+        from backend_client.lane_state import encode
+
+        with self._lane_state_lock:
+            body = self.lane_state.current()
+        if body is not None:
+            self.link.publish_threadsafe(self.link.topics.state, encode(body), 1, True)
 
     def _on_effect(self, effect: str, args: dict[str, Any]) -> None:
         """Effects of accepted backend commands; engine changes run on the engine thread."""
@@ -305,6 +347,8 @@ class Lane:
             self._route(event)
         if self.light is not None and engine is not None:
             self._update_light(engine)
+        if self.lane_state is not None and engine is not None and events:
+            self._publish_lane_state(engine, events)
         if self._on_events is not None:
             self._on_events(events)
 

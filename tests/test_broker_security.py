@@ -188,6 +188,28 @@ def test_tablet_commands_kiosks_of_its_store_and_reads_their_events(connect: Con
     assert tablet.drain(QUIET_S) == []
 
 
+def test_tablet_reads_lane_state_and_snapshots_and_shares_claims(connect: Connect) -> None:
+    """The attendant tablet's additions (docs/attendant.md): retained lane state and
+    snapshots of its store's kiosks, and claims it reads and writes with other tablets."""
+    tablet = connect("tablet-01")
+    kiosk = connect("lane-01")
+    claims = f"opensco/{STORE}/attendant/claim/#"
+    for topic in (f"opensco/{STORE}/kiosk/+/state", f"opensco/{STORE}/kiosk/+/snap/#", claims):
+        assert not tablet.subscribe(topic)[0].is_failure
+    assert not kiosk.publish(LANE1.state, b'{"state":"idle"}').is_failure
+    assert tablet.expect().topic == LANE1.state
+    assert not kiosk.publish(LANE1.snapshot("s1"), b"\xff\xd8\xff").is_failure
+    assert tablet.expect().topic == LANE1.snapshot("s1")
+    claim = f"opensco/{STORE}/attendant/claim/lane-01/A1-1"
+    assert not tablet.publish(claim, b'{"attendant_id":"att-07"}').is_failure
+    assert tablet.expect().topic == claim
+    # A kiosk may not write claims, nor another kiosk's state; a tablet may not write state.
+    assert kiosk.publish(claim, b"{}").value == NOT_AUTHORIZED
+    assert kiosk.publish(LANE2.state, b"{}").value == NOT_AUTHORIZED
+    assert tablet.publish(LANE1.state, b"{}").value == NOT_AUTHORIZED
+    assert tablet.publish(f"opensco/{OTHER_STORE}/attendant/claim/lane-01/A1-1").value == 135
+
+
 def test_backend_reads_everything_and_may_only_write_commands(connect: Connect) -> None:
     backend = connect("backend")
     assert not backend.subscribe("opensco/#")[0].is_failure

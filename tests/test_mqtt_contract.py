@@ -16,7 +16,14 @@ import yaml  # type: ignore[import-untyped]  # the dev extra's pyyaml
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from backend_client.commands import ACTIONS
-from backend_client.contract import CATEGORIES, EVENT_CATEGORY, TopicTree, event_payload
+from backend_client.contract import (
+    CATEGORIES,
+    EVENT_CATEGORY,
+    TopicTree,
+    claim_topic,
+    event_payload,
+    parse_store_topic,
+)
 from backend_client.schema_validation import (
     SCHEMA_KINDS,
     SNAPSHOT_MAX_BYTES,
@@ -48,6 +55,7 @@ MORE_INPUTS: list[dict[str, Any]] = [
     {"t": T + 9, "type": "shopper", "action": "pay", "args": {"method": "card"}},
     {"t": T + 10, "type": "shopper", "action": "back", "args": {}},
     {"t": T + 11, "type": "attendant", "command": "suspend_transaction", "args": {}},
+    {"t": T + 12, "type": "attendant", "command": "message", "args": {"text": "On my way"}},
     {"t": T + 20, "type": "shopper", "action": "start", "args": {}},
     {"t": T + 200, "type": "tick"},
 ]
@@ -228,7 +236,9 @@ def _fill(address: str, values: dict[str, str]) -> str:
 def test_channels_match_the_topic_tree(asyncapi: dict[str, Any]) -> None:
     tree = TopicTree(store="store-01", kiosk_id="lane-01")
     values = {"prefix": "opensco", "store": "store-01", "kiosk_id": "lane-01", "snap_id": "s1"}
-    expected = {tree.status, tree.tele, tree.cmdresp, tree.snapshot("s1")}
+    values["alert_id"] = "A1-1"
+    expected = {tree.status, tree.state, tree.tele, tree.cmdresp, tree.snapshot("s1")}
+    expected.add(claim_topic("opensco", "store-01", "lane-01", "A1-1"))
     expected |= {tree.event(t.value) for t in EventType} | {tree.event("calibration_done")}
     expected |= {tree.cmd(a) for a in ACTIONS}
     published = set()
@@ -274,3 +284,74 @@ def test_every_schema_file_is_referenced_and_every_ref_resolves(asyncapi: dict[s
             node = node[part]
     for op in asyncapi["operations"].values():
         assert op["action"] in ("send", "receive")
+
+
+# --- attendant additions: lane state and claims ---------------------------------------------
+
+LANESTATE = {
+    "schema": "opensco.lanestate/1",
+    "kiosk_id": "lane-01",
+    "store_id": "store-01",
+    "ts": T,
+    "seq": 12,
+    "state": "intervention",
+    "since_ts": T - 5,
+    "locked": False,
+    "out_of_service": False,
+    "session_id": "5c1d6b0e-8a37-5f0e-9d1a-0c2b3a4d5e6f",
+    "items": 3,
+    "total_minor": 1250,
+    "currency": "CNY",
+    "age_check_pending": False,
+    "help_requested": False,
+    "open_alerts": [
+        {
+            "alert_id": "A1-2",
+            "kind": "non_scan",
+            "reason": "non_scan",
+            "blocking": True,
+            "line_id": None,
+            "detail": "",
+            "severity": "high",
+            "actions": ["clear"],
+            "evidence": {"snapshots": ["s1"]},
+            "snap_ids": ["s1"],
+            "raised_ts": T - 5,
+        }
+    ],
+}
+CLAIM = {
+    "schema": "opensco.claim/1",
+    "kiosk_id": "lane-01",
+    "alert_id": "A1-2",
+    "attendant_id": "att-07",
+    "tablet_id": "tablet-01",
+    "ts": T,
+}
+
+
+def test_lane_state_and_claim_forms() -> None:
+    assert validate("lanestate", LANESTATE) == []
+    assert validate("claim", CLAIM) == []
+    assert validate("lanestate", {**LANESTATE, "state": "dancing"})
+    assert validate("lanestate", {**LANESTATE, "total_minor": 12.5})
+    broken_alert = {**LANESTATE["open_alerts"][0], "raised_ts": "now"}  # type: ignore[dict-item]
+    assert validate("lanestate", {**LANESTATE, "open_alerts": [broken_alert]})
+    assert validate("claim", {**CLAIM, "alert_id": "A1/2"})
+    assert validate("claim", {**CLAIM, "extra": 1})
+
+
+def test_store_topics_parse_back() -> None:
+    tree = TopicTree(store="store-01", kiosk_id="lane-01")
+    topic = claim_topic("opensco", "store-01", "lane-01", "A1-2")
+    assert parse_store_topic(topic, "opensco", "store-01") == ("claim", "lane-01", "A1-2")
+    assert parse_store_topic(tree.state, "opensco", "store-01") == ("state", "lane-01", "")
+    assert parse_store_topic(tree.event("alert_raised"), "opensco", "store-01") == (
+        "evt",
+        "lane-01",
+        "alert",
+    )
+    assert parse_store_topic(tree.state, "opensco", "store-02") is None
+    assert parse_store_topic("opensco/store-01/kiosk/lane-01/weird", "opensco", "store-01") is None
+    with pytest.raises(ValueError, match="topic segment"):
+        claim_topic("opensco", "store-01", "lane-01", "A1/#")

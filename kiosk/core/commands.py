@@ -429,7 +429,21 @@ def _unlock_lane(co: Checkout, cmd: AttendantCommand) -> None:
     co.emit(EventType.LANE_UNLOCKED, attendant_id=cmd.attendant_id)
 
 
-LANE_COMMANDS = frozenset({"lock_lane", "unlock_lane"})
+MESSAGE_MAX_CHARS = 200
+
+
+def _message(co: Checkout, cmd: AttendantCommand) -> None:
+    """A line of text for the shopper's screen ("I am on my way"); journaled like any input."""
+    raw = cmd.args.get("text")
+    text = " ".join(raw.split()) if isinstance(raw, str) else ""
+    if not 1 <= len(text) <= MESSAGE_MAX_CHARS:
+        co.reject(f"message must be 1 to {MESSAGE_MAX_CHARS} characters", command=cmd.command)
+        return
+    co.emit(EventType.ATTENDANT_MESSAGE, text=text, attendant_id=cmd.attendant_id)
+
+
+# Commands that make sense with no session open.
+LANE_COMMANDS = frozenset({"lock_lane", "unlock_lane", "message"})
 
 ATTENDANT_COMMANDS: dict[str, Callable[[Checkout, AttendantCommand], None]] = {
     "lock_lane": _lock_lane,
@@ -442,6 +456,7 @@ ATTENDANT_COMMANDS: dict[str, Callable[[Checkout, AttendantCommand], None]] = {
     "void_item": _void_item,
     "cancel_transaction": _cancel_transaction,
     "suspend_transaction": _suspend_transaction,
+    "message": _message,
 }
 
 

@@ -53,6 +53,7 @@ class EventType(StrEnum):
     BAG_ACCEPTED = "bag_accepted"
     BAGGING_SKIPPED = "bagging_skipped"
     SURVEY_ANSWERED = "survey_answered"  # the one-tap rating after a sale
+    ATTENDANT_MESSAGE = "attendant_message"  # text from the attendant's tablet for the shopper
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,8 @@ class KioskMode:
     def _show_problems(self) -> None:
         if self.vm is not None:
             self.vm.set_out_of_service(self.reason())
+        if self.lane is not None:  # the attendants' tablets show it too (lane state)
+            self.lane.set_out_of_service(self.reason())
 
     def _watch_loop(self) -> None:
         """Every ``recheck_s``: failed devices again (back in service once all are well),

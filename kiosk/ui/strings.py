@@ -33,6 +33,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "skip_bagging": {"en": "Keep in cart", "zh": "留在购物车"},
     "bags_full": {"en": "Bags full", "zh": "袋子已满"},
     "remove_item": {"en": "Remove", "zh": "删除"},
+    "attendant_says": {"en": "Attendant:", "zh": "店员："},
     "age_pending": {"en": "An attendant will check your ID. You can keep scanning.",
                     "zh": "店员将核验您的证件，您可以继续扫描。"},
     "suggest_title": {"en": "Is this your item?", "zh": "这是您的商品吗？"},

@@ -23,6 +23,7 @@ from kiosk.core.inputs import Input, ShopperAction
 from kiosk.ui.search import ProductSearch
 
 NUDGE_SHOW_MS = 6_000  # a nudge with no finding behind it fades after this
+MESSAGE_SHOW_MS = 8_000  # an attendant's message to the shopper fades after this
 RESET_AFTER_MS = {"welcome": 60_000, "bags": 60_000, "help": 120_000, "receipt": 20_000,
                   "rating": 15_000, "thank_you": 6_000, "produce": 120_000}  # fmt: skip
 SECURITY_NUDGE_PREFIXES = ("scan_", "unexpected_", "check_", "put_", "only_", "place_", "keep_")
@@ -92,6 +93,15 @@ class PaymentView:
 
 
 @dataclass(frozen=True)
+class ShopperMessage:
+    """A line of text the attendant sent from the tablet (message_shopper)."""
+
+    text: str
+    attendant_id: str
+    since_ms: int  # on the view-model's clock
+
+
+@dataclass(frozen=True)
 class ShopperState:
     screen: str = "attract"
     language: str = "en"
@@ -114,6 +124,7 @@ class ShopperState:
     out_of_service: str | None = None  # the reason, shown to staff in small print
     locked: bool = False
     rating: int | None = None
+    message: ShopperMessage | None = None  # from the attendant, shown for MESSAGE_SHOW_MS
     large_text: bool = False
     high_contrast: bool = False
     version: int = 0  # bumps on every change: a cheap "anything new?" for the UI
@@ -296,6 +307,12 @@ class ShopperViewModel:
     def _on_lock(self, e: Event) -> None:
         self._update(locked=e.type is EventType.LANE_LOCKED)
 
+    def _on_attendant_message(self, e: Event) -> None:
+        text = str(e.data.get("text") or "")
+        if text:
+            who = str(e.data.get("attendant_id") or "")
+            self._update(message=ShopperMessage(text, who, self.clock()))
+
     # --- shopper actions (UI thread) ----------------------------------------------------
 
     def _act(self, action: str, **args: Any) -> None:
@@ -402,6 +419,9 @@ class ShopperViewModel:
         nudge = state.nudge
         if nudge is not None and not nudge.security and now - nudge.since_ms >= NUDGE_SHOW_MS:
             self._update(nudge=None)
+        message = state.message
+        if message is not None and now - message.since_ms >= MESSAGE_SHOW_MS:
+            self._update(message=None)
         limit = RESET_AFTER_MS.get(state.screen)
         if limit is None or now - self._screen_since < limit:
             return
@@ -467,6 +487,7 @@ _HANDLERS: dict[EventType, Callable[[ShopperViewModel, Event], None]] = {
     EventType.TRANSACTION_SUSPENDED: ShopperViewModel._on_session_over,
     EventType.SESSION_RESET: ShopperViewModel._on_session_over,
     EventType.LANE_LOCKED: ShopperViewModel._on_lock,
+    EventType.ATTENDANT_MESSAGE: ShopperViewModel._on_attendant_message,
     EventType.LANE_UNLOCKED: ShopperViewModel._on_lock,
 }
 

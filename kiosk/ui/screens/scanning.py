@@ -19,6 +19,8 @@ class ScanningScreen(BaseScreen):
             ids.nudge.show(text(state.nudge.key, lang))
         else:  # locked mid-sale: the shopper finishes, and is told the lane then closes
             ids.nudge.show(text("lane_closed", lang) if state.locked else None)
+        if state.message is not None:  # the attendant's words outrank a nudge, for 8 s
+            ids.nudge.show(f"{text('attendant_says', lang)} {state.message.text}", role="ok")
         ids.age.show(text("age_pending", lang) if state.age_pending else None, role="ok")
         s = state.suggestion
         ids.suggestion.hidden = s is None
