@@ -1,7 +1,9 @@
 """The reference receiver: stores kiosk events once, finds ``seq`` gaps, asks for replays.
 
-:class:`EventReceiver` is plain SQLite (no MQTT) so the attendant and review apps can reuse
-it; :class:`BackendListener` wires it to a broker for ``sco backend listen``. Delivery is at
+:class:`EventReceiver` has no MQTT, so the attendant and review apps can reuse it; it
+writes through the review store's database layer (SQLite, or PostgreSQL for a chain), and a
+flagged event's review item is stored in the same transaction as the event.
+:class:`BackendListener` wires it to a broker for ``sco backend listen``. Delivery is at
 least once, so the store is keyed by ``event_id`` (never the MQTT packet id or DUP flag: a
 kiosk that restarts republishes without DUP). A gap in a kiosk's ``seq`` (mosquitto lost
 messages it had acknowledged, or a late subscriber) becomes a signed ``replay_request``.
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 import uuid
@@ -28,23 +29,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from backend_client.client import BrokerUrl
 from backend_client.contract import SEGMENT, TopicTree
+from backend_client.review_store.db import Database
+from backend_client.review_store.flags import record_flag
+from backend_client.review_store.schema import migrate_store
 
 logger = logging.getLogger(__name__)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    event_id TEXT PRIMARY KEY,
-    kiosk_id TEXT NOT NULL,
-    store_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    type TEXT NOT NULL,
-    ts REAL,
-    boot_id TEXT,
-    payload TEXT NOT NULL,
-    received_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_kiosk_seq ON events (kiosk_id, seq);
-"""
 
 
 @dataclass(frozen=True)
@@ -69,16 +58,14 @@ class IngestResult:
 class EventReceiver:
     """An inbox table keyed by ``event_id`` plus per-kiosk contiguous ``seq`` tracking."""
 
-    def __init__(self, db_path: str | Path, *, gap_retry_s: float = 5.0) -> None:
-        self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        # The listener's network thread ingests; the CLI thread reads counts.
-        self._db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: a power cut may undo the last inserts, and kiosks keep events to replay them;
-        # FULL's fsync per event would make the listener the slow consumer the broker drops.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, db: str | Path | Database, *, gap_retry_s: float = 5.0) -> None:
+        """``db``: a SQLite path, a ``sqlite:///`` or ``postgresql://`` URL, or an open
+        :class:`Database` (shared with a review store; then the caller closes it)."""
+        self._owns_db = not isinstance(db, Database)
+        self.db = Database(db) if not isinstance(db, Database) else db
+        self.db_url = self.db.url.redacted()
+        if self._owns_db:
+            migrate_store(self.db)
         self._lock = threading.Lock()
         self._contiguous: dict[str, int] = {}
         self._asked: dict[str, tuple[int, float]] = {}  # kiosk -> (from_seq, when)
@@ -86,7 +73,8 @@ class EventReceiver:
         self.gap_retry_s = gap_retry_s
 
     def close(self) -> None:
-        self._db.close()
+        if self._owns_db:
+            self.db.close()
 
     def ingest(self, payload: bytes) -> IngestResult:
         try:
@@ -96,17 +84,28 @@ class EventReceiver:
         problem = _check(event)
         if problem:
             return IngestResult("invalid", problem=problem)
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return IngestResult("invalid", problem="not UTF-8 JSON")
         kiosk, seq, event_id = event["kiosk_id"], event["seq"], event["event_id"]
+        session = event.get("session_id") if isinstance(event.get("session_id"), str) else None
+        ts = event.get("ts") if isinstance(event.get("ts"), int | float) else None
+        now = time.time()
         with self._lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO events (event_id, kiosk_id, store_id, seq, type, ts, "
-                "boot_id, payload, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event_id, kiosk, event["store_id"], seq, event["type"], event.get("ts"),
-                    event.get("boot_id"), payload.decode(), time.time(),
-                ),
-            )  # fmt: skip
-            if cur.rowcount == 0:
+            with self.db.transaction() as tx:
+                stored = tx.execute(
+                    "INSERT INTO events (event_id, kiosk_id, store_id, seq, type, ts, boot_id, "
+                    "session_id, payload, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (
+                        event_id, kiosk, event["store_id"], seq, event["type"], ts,
+                        _opt_text(event.get("boot_id")), session, text, now,
+                    ),
+                )  # fmt: skip
+                if stored:
+                    record_flag(tx, event, now)
+            if not stored:
                 return IngestResult("duplicate", event_id, kiosk, seq, event["type"])
             self._note(kiosk, event["store_id"], seq)
             gap = self._advance(kiosk, event["store_id"], seq)
@@ -137,15 +136,13 @@ class EventReceiver:
             return self._contiguous_seq(kiosk)
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        return int(self.db.query("SELECT COUNT(*) FROM events")[0][0])
 
     def event_ids(self, kiosk: str | None = None) -> set[str]:
         sql, args = "SELECT event_id FROM events", ()
         if kiosk is not None:
             sql, args = sql + " WHERE kiosk_id = ?", (kiosk,)  # type: ignore[assignment]
-        with self._lock:
-            return {str(r[0]) for r in self._db.execute(sql, args)}
+        return {str(r[0]) for r in self.db.query(sql, args)}
 
     # --- seq bookkeeping (under the lock) -------------------------------------------------
 
@@ -158,11 +155,11 @@ class EventReceiver:
         """Follow stored seqs up from ``start`` while they are consecutive."""
         high = start
         while True:
-            rows = self._db.execute(
+            rows = self.db.query(
                 "SELECT DISTINCT seq FROM events WHERE kiosk_id = ? AND seq > ? "
                 "ORDER BY seq LIMIT 1000",
                 (kiosk, high),
-            ).fetchall()
+            )
             for (seq,) in rows:
                 if seq != high + 1:
                     return high
@@ -193,6 +190,10 @@ class EventReceiver:
         return Gap(kiosk, store, first, last)
 
 
+def _opt_text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _check(event: Any) -> str:
     if not isinstance(event, dict):
         return "not a JSON object"
@@ -202,7 +203,7 @@ def _check(event: Any) -> str:
     if not SEGMENT.match(event["kiosk_id"]) or not SEGMENT.match(event["store_id"]):
         return "kiosk_id/store_id are not topic segments"
     seq = event.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq < 2**63:
         return "seq must be a positive integer"
     return ""
 
