@@ -13,7 +13,7 @@ from typing import Any
 from backend_client import config as _config  # registers [mqtt] before any config loads
 from backend_client.client import KioskLink
 from backend_client.contract import TopicTree
-from backend_client.receiver import BackendListener, EventReceiver, Gap, IngestResult, ReplaySigner
+from backend_client.receiver import BackendListener, Gap, IngestResult, ReplaySigner
 from backend_client.relay import OutboxRelay, disk_alarm
 from kiosk.core.settings import CoreSettings
 from kiosk.engine import JOURNAL_FILE
@@ -121,7 +121,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
-    receiver = EventReceiver(args.db)
+    from backend_client.review_store import RetentionPolicy, ReviewStore
+
+    retention = RetentionPolicy(short_s=args.short_days * 86400, case_s=args.case_days * 86400)
+    store = ReviewStore.open(args.db, retention)
+    receiver = store.receiver
     done = threading.Event()
     new = 0
 
@@ -129,6 +133,11 @@ def cmd_listen(args: argparse.Namespace) -> int:
         nonlocal new
         if isinstance(item, Gap):
             print(f"gap {item.kiosk_id} seq {item.from_seq}..{item.to_seq}", flush=True)
+            return
+        if kind == "snapshot":
+            if not args.quiet or item.status == "invalid":
+                why = f" ({item.problem})" if item.problem else ""
+                print(f"snapshot {item.status} {item.kiosk_id} {item.event_id}{why}", flush=True)
             return
         if kind == "new":
             new += 1
@@ -141,21 +150,43 @@ def cmd_listen(args: argparse.Namespace) -> int:
     signer = None
     if args.replay_key:
         if not args.key_id:
+            store.close()
             raise BackendError("--replay-key needs --key-id (the name kiosks trust it under)")
         signer = ReplaySigner(args.replay_key, args.key_id)
     listener = BackendListener(
         args.broker, receiver, prefix=args.prefix, store=args.store, share=args.share,
         client_id=args.client_id, signer=signer, report=report,
+        snapshots=store.ingest_snapshot,
     )  # fmt: skip
+    purger = threading.Thread(
+        target=_purge_loop, args=(store, args.purge_every, done), name="listen-purge", daemon=True
+    )
+    purger.start()
     listener.start()
     try:
         done.wait(args.timeout if args.timeout > 0 else None)
     finally:
+        done.set()
         listener.stop()
+        purger.join(timeout=30)
     total = receiver.count()
-    receiver.close()
-    print(f"listen: {new} new event(s) this run, {total} stored in {args.db}", file=sys.stderr)
+    where = store.db.url.redacted()
+    store.close()
+    print(f"listen: {new} new event(s) this run, {total} stored in {where}", file=sys.stderr)
     return 0 if not args.count or new >= args.count else EXIT_PENDING
+
+
+def _purge_loop(store: Any, every_s: float, stop: threading.Event) -> None:
+    """Snapshot retention holds while the listener runs: purge now, then every ``every_s``."""
+    while True:
+        try:
+            purged = store.purge_expired()
+            if purged:
+                print(f"purged {purged} snapshot image(s) past retention", flush=True)
+        except Exception as err:  # a database hiccup must not stop the listener
+            print(f"listen: purge failed: {err}", file=sys.stderr, flush=True)
+        if stop.wait(max(1.0, every_s)):
+            return
 
 
 def _identity_args(p: argparse.ArgumentParser) -> None:
@@ -185,7 +216,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     bsub = p.add_subparsers(dest="backend_command", metavar="ACTION", required=True)
     c = bsub.add_parser("listen", help="receive, dedup and store kiosk events; ask for replays")
     c.add_argument("--broker", required=True, help="mqtt://HOST:PORT or mqtts://…")
-    c.add_argument("--db", required=True, help="SQLite file the events go to")
+    c.add_argument(
+        "--db", required=True,
+        help="the review store: a SQLite file (or sqlite:///PATH) or postgresql://USER@HOST/DB",
+    )  # fmt: skip
     c.add_argument("--prefix", default="opensco")
     c.add_argument("--store", default="+", help="one store, or + for all (default)")
     c.add_argument("--share", default="", help="shared-subscription group ($share/GROUP/…)")
@@ -195,4 +229,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     c.add_argument("--count", type=int, default=0, help="exit after N new events")
     c.add_argument("--timeout", type=float, default=0, help="exit after S seconds (0: never)")
     c.add_argument("--quiet", action="store_true", help="print only gaps and invalid events")
+    c.add_argument("--purge-every", type=float, default=600, help="seconds between snapshot "
+                   "retention purges (default 600)")  # fmt: skip
+    retention_args(c)
     c.set_defaults(func=cmd_listen)
+
+
+def retention_args(p: argparse.ArgumentParser) -> None:
+    """Snapshot retention (docs/review.md): how long image bytes are kept."""
+    p.add_argument(
+        "--short-days",
+        type=float,
+        default=7.0,
+        help="keep images that are not flag evidence this long (default 7)",
+    )
+    p.add_argument("--case-days", type=float, default=30.0,
+                   help="keep flag evidence, retention_class=case (default 30)")  # fmt: skip

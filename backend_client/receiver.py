@@ -230,6 +230,8 @@ class ReplaySigner:
 
 
 Report = Callable[[str, IngestResult | Gap], None]
+# Stores one snapshot message (JPEG, user properties); returns "new", "duplicate" or "invalid".
+SnapshotSink = Callable[[bytes, dict[str, str]], str]
 
 
 class BackendListener:
@@ -246,6 +248,7 @@ class BackendListener:
         client_id: str = "",
         signer: ReplaySigner | None = None,
         report: Report | None = None,
+        snapshots: SnapshotSink | None = None,
     ) -> None:
         self.broker = BrokerUrl.parse(broker) if isinstance(broker, str) else broker
         self.receiver = receiver
@@ -259,6 +262,9 @@ class BackendListener:
             share_prefix + TopicTree.all_events(prefix, store),
             share_prefix + f"{prefix}/{store}/kiosk/+/tele",
         ]
+        self.snapshots = snapshots
+        if snapshots is not None:  # the images alerts cite (docs/mqtt.md "Snapshots")
+            self.filters.append(share_prefix + f"{prefix}/{store}/kiosk/+/snap/+")
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"listen-{uuid.uuid4().hex[:12]}",
@@ -309,12 +315,31 @@ class BackendListener:
             if msg.topic.endswith("/tele"):
                 self._on_tele(msg)
                 return
+            if "/snap/" in msg.topic:
+                self._on_snapshot(msg)
+                return
             result = self.receiver.ingest(bytes(msg.payload))
             self.report(result.status, result)
             if result.gap is not None:
                 self.request_replay(result.gap)
         except Exception:  # a bad message or a full disk must not stop the listener
             logger.exception("listener: message on %s failed", msg.topic)
+
+    def _on_snapshot(self, msg: mqtt.MQTTMessage) -> None:
+        if self.snapshots is None:
+            return
+        pairs = getattr(msg.properties, "UserProperty", None) or []
+        props = {str(k): str(v) for k, v in pairs}
+        parts = msg.topic.split("/")  # <prefix>/<store>/kiosk/<kiosk>/snap/<snap_id>
+        kiosk, snap_id = parts[-3], parts[-1]
+        if props.get("snap_id") != snap_id or props.get("kiosk_id") != kiosk:
+            status, problem = "invalid", "snap_id/kiosk_id do not match the topic"
+        else:
+            status = self.snapshots(bytes(msg.payload), props)
+            problem = "refused by the snapshot checks" if status == "invalid" else ""
+        self.report(
+            "snapshot", IngestResult(status, snap_id, kiosk, 0, "snapshot", problem=problem)
+        )
 
     def _on_tele(self, msg: mqtt.MQTTMessage) -> None:
         try:
