@@ -38,6 +38,7 @@ CLI_PLUGINS = (
     "models.render_cli",
     "models.train_cli",
     "kiosk.scenarios.cli",
+    "kiosk.attendant.cli",
 )
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

@@ -152,10 +152,15 @@ class SimLane:
         self._lock = threading.Lock()
         self.bagging_g = 0
         self._track = 0
+        self.raised_at: dict[str, float] = {}  # alert kind -> monotonic time the lane raised it
 
     def on_events(self, events: list[Event]) -> None:  # the engine thread
+        now = time.monotonic()
         with self._lock:
             self.events.extend(events)
+            for e in events:
+                if e.type.value == "alert_raised":
+                    self.raised_at.setdefault(str(e.data.get("kind")), now)
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         with self._lock:
