@@ -39,6 +39,7 @@ CLI_PLUGINS = (
     "models.train_cli",
     "kiosk.scenarios.cli",
     "kiosk.attendant.cli",
+    "kiosk.review.cli",
 )
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
