@@ -142,29 +142,13 @@ class ReviewApp(App):
         nav = BoxLayout(
             size_hint_y=None, height=self.touch_h, spacing=self.gap, padding=(self.pad, 0)
         )
-        nav.add_widget(
-            TLabel(
-                text="OpenSCO review",
-                font_size=self.fs_l,
-                bold=True,
-                size_hint_x=0.3,
-                height=self.touch_h,
-            )
-        )
+        nav.add_widget(self._bar_text("OpenSCO review", 0.3, bold=True, font_size=self.fs_l))
         for name, words in NAV:
             btn = TouchButton(text=words, size_hint_x=0.16)
             btn.bind(on_release=lambda _b, n=name: self.go(n))
             self.nav_buttons[name] = btn
             nav.add_widget(btn)
-        nav.add_widget(
-            TLabel(
-                text=f"Reviewer: {self.viewer}",
-                font_size=self.fs_s,
-                halign="right",
-                size_hint_x=0.22,
-                height=self.touch_h,
-            )
-        )
+        nav.add_widget(self._bar_text(f"Reviewer: {self.viewer}", 0.22, halign="right"))
         root.add_widget(nav)
         sm = ScreenManager(transition=NoTransition())
         for screen in (
@@ -183,6 +167,15 @@ class ReviewApp(App):
         Window.bind(on_key_down=self._on_key)
         self.show_flags()
         return root
+
+    def _bar_text(self, text: str, share: float, **kwargs: Any) -> Any:
+        from kivy.uix.label import Label
+
+        kwargs.setdefault("font_size", self.fs_s)
+        label = Label(text=text, font_name=theme.FONT_NAME, color=self.c_fg, size_hint_x=share,
+                      valign="middle", shorten=True, **kwargs)  # fmt: skip
+        label.bind(size=lambda w, s: setattr(w, "text_size", s))
+        return label
 
     def on_stop(self) -> None:
         from kivy.core.window import Window

@@ -196,11 +196,18 @@ def timeline_lines(
     return out
 
 
-def weight_lines(weights: Sequence[Mapping[str, Any]]) -> list[str]:
+def weight_lines(weights: Sequence[Mapping[str, Any]], flagged_ts: float) -> list[str]:
+    """Each gram figure set as "+3.2 s  Mismatch seen: delta +83 g, settled 1045 g"."""
     out = []
     for w in weights:
-        facts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in w.items() if v is not None)
-        out.append(facts or "(empty)")
+        ts = w.get("ts")
+        offset = f"{ts - flagged_ts:+7.1f} s" if isinstance(ts, int | float) else "   ?    "
+        kind = str(w.get("type") or "")
+        what = "The flag" if kind == "flag" else EVENT_WORDS.get(kind, kind.replace("_", " "))
+        grams = ", ".join(
+            f"{k[:-2].replace('_', ' ')} {v} g" for k, v in w.items() if k.endswith("_g")
+        )
+        out.append(f"{offset}  {what}: {grams or '-'}")
     return out
 
 

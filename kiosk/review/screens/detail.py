@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 PURGED = "Image removed after retention"
 UNREADABLE = "Image could not be read"
 NO_IMAGES = "No snapshot was taken for this event"
+NOT_RECEIVED = "Image never reached the store"
 MAX_IMAGES = 2  # more would be too small to judge; the count says how many there are
 
 
@@ -120,16 +121,22 @@ class DetailScreen(Screen):
         self.evidence.text = "\n".join(f"• {line}" for line in describe_evidence(flag.evidence))
         lines = timeline_lines(detail.timeline, flag.ts, flag.flag_id)
         self.timeline.text = "\n".join(lines) or "No other events of this session were received."
-        self.weights.text = "\n".join(weight_lines(detail.weights)) or "No weight readings."
+        self.weights.text = (
+            "\n".join(weight_lines(detail.weights, flag.ts)) or "No weight readings."
+        )
         self.receipt.text = receipt_text(detail.receipt)
         self.note.text = flag.note or ""
-        self._show_label(flag)
+        self._show_label(flag, getattr(detail, "labels", ()))
         self._show_images(a, detail)
 
-    def _show_label(self, flag: Any) -> None:
+    def _show_label(self, flag: Any, history: Any = ()) -> None:
         who = f" by {flag.labelled_by}" if flag.labelled_by else ""
         when = f" at {clock_time(flag.labelled_ts)}" if flag.labelled_ts else ""
-        self.current_label.text = f"Label: {label_words(flag.label)}{who}{when}"
+        text = f"Label: {label_words(flag.label)}{who}{when}"
+        if len(history) > 1:  # relabelled: the earlier decisions stay visible
+            earlier = [label_words(h.get("label")) for h in list(history)[:-1]]
+            text += f" (before: {', '.join(earlier)})"
+        self.current_label.text = text
 
     def _show_images(self, a: Any, detail: Any) -> None:
         self.image_box.clear_widgets()
@@ -140,7 +147,7 @@ class DetailScreen(Screen):
             self.image_box.add_widget(TLabel(text=NO_IMAGES, color=a.c_muted, halign="center"))
             return
         for info in snaps[:MAX_IMAGES]:
-            texture, why = None, PURGED
+            texture, why = None, PURGED if info.purged_at is not None else NOT_RECEIVED
             if info.present:
                 jpeg = a.call_store(
                     "load a snapshot",
@@ -155,7 +162,8 @@ class DetailScreen(Screen):
             else:
                 self.placeholders.append(why)
                 box = Panel(role="warn", size_hint_y=1)
-                box.add_widget(TLabel(text=f"{why}\n({clock_time(info.ts)})", halign="center"))
+                when = f"\n(taken {clock_time(info.ts)})" if info.ts else ""
+                box.add_widget(TLabel(text=why + when, halign="center"))
                 self.image_box.add_widget(box)
         if len(snaps) > MAX_IMAGES:
             self.image_box.add_widget(
@@ -177,6 +185,8 @@ class DetailScreen(Screen):
         )
         if row is None:
             return
-        self.detail = replace(self.detail, flag=row)
-        self._show_label(row)
+        history = (*getattr(self.detail, "labels", ()), {"label": label, "note": note})
+        extra = {"labels": history} if hasattr(self.detail, "labels") else {}
+        self.detail = replace(self.detail, flag=row, **extra)
+        self._show_label(row, history)
         a.say(f"Saved: {label_words(label)}" + (f" — {note}" if note else ""))

@@ -164,7 +164,7 @@ class FlagsScreen(Screen):
         for _, title, w in COLUMNS:
             heading.add_widget(_cell(w, text=title, bold=True))
         root.add_widget(heading)
-        self.table = RecycleView(viewclass=FlagRowView, bar_width=dp(8))
+        self.table = RecycleView(bar_width=dp(8), scroll_type=["bars", "content"])
         layout = RecycleBoxLayout(
             orientation="vertical",
             default_size=(None, dp(40)),
@@ -173,7 +173,7 @@ class FlagsScreen(Screen):
         )
         layout.bind(minimum_height=layout.setter("height"))
         self.table.add_widget(layout)
-        self.table.layout_manager = layout
+        self.table.viewclass = FlagRowView  # after the layout: RecycleView forwards it there
         root.add_widget(self.table)
         self.add_widget(root)
 
