@@ -232,7 +232,7 @@ def test_the_scripted_shift_exits_0_with_its_screenshots(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     figures = json.loads(proc.stdout.splitlines()[0])
-    assert "age_check_to_screen_ms" in figures and "non_scan_to_screen_ms" in figures
+    assert "age_check_event_to_tablet_ms" in figures and "non_scan_event_to_tablet_ms" in figures
     names = sorted(p.name for p in shots.glob("*.png"))
     for part in ("signin", "lanes", "queue-age-check", "id-check", "clear-reason", "lanes-after"):
         assert any(part in n for n in names), (part, names)

@@ -135,6 +135,8 @@ class AttendantApp(App):
         self.sm: Any = None
         self.shell: Any = None
         self.chimes = 0  # new alerts announced (tests and the demo read it)
+        # Alert key -> time.monotonic() of the first frame that painted it (latency figures).
+        self.first_painted: dict[str, float] = {}
         self._sound: Any = None
         self._pending: FloorState | None = None
         self._pending_lock = threading.Lock()
@@ -256,6 +258,9 @@ class AttendantApp(App):
             screen.show(floor, self)
         except Exception:  # a drawing bug must not freeze the tablet on an old floor
             logger.exception("screen %s could not show the floor", self.sm.current)
+        painted = time.monotonic()
+        for alert in floor.alerts:
+            self.first_painted.setdefault(alert.key, painted)
 
     def _show_answers(self, floor: FloorState) -> None:
         from kiosk.attendant.widgets import Card
@@ -279,21 +284,16 @@ class AttendantApp(App):
         Clock.schedule_once(lambda _dt: self._chime(alert), 0)
 
     def _chime(self, alert: AlertView) -> None:
+        from kiosk.attendant.sound import load_chime, play_chime
+
         self.chimes += 1
+        logger.debug("new alert %s (%s)", alert.key, alert.kind)
         if not self.chime_enabled:
             return
-        try:
-            if self._sound is None:
-                from kivy.core.audio import SoundLoader
-
-                from kiosk.attendant.sound import chime_path
-
-                self._sound = SoundLoader.load(str(chime_path())) or False
-            if self._sound:
-                self._sound.play()
-        except Exception:  # no audio device: the screen still shows the alert
-            logger.info("chime for %s not played", alert.key, exc_info=True)
-            self._sound = False
+        if self._sound is None:
+            self._sound = load_chime() or False  # False: no audio here, do not retry
+        if self._sound:
+            play_chime(self._sound)
 
     def _tick(self, _dt: float) -> None:
         if self.sm is not None and self.floor is not None:

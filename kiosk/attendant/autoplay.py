@@ -154,12 +154,11 @@ class AttendantAutoplay:
             )  # fmt: skip
 
         self._wait(lambda: row() is not None, f"the {kind} alert of {lane.kiosk_id} on the queue")
-        shown_at = time.monotonic()
-        raised_at = lane.raised_at.get(kind)
-        if raised_at is not None:
-            self.result.figures[f"{kind}_to_screen_ms"] = round((shown_at - raised_at) * 1000)
-        self.shot(shot)
         found = row()
+        painted, raised = app.first_painted.get(found.key), lane.raised_at.get(kind)
+        if painted is not None and raised is not None:  # the lane's event → the tablet's frame
+            self.result.figures[f"{kind}_event_to_tablet_ms"] = round((painted - raised) * 1000)
+        self.shot(shot)
         self.tap(found.open)
         self._wait(lambda: app.sm.current == "detail", "the alert detail")
         return str(found.key)
