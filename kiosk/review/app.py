@@ -124,11 +124,12 @@ class ReviewApp(App):
         from kivy.uix.boxlayout import BoxLayout
         from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+        from kiosk.review.screens.common import label
         from kiosk.review.screens.detail import DetailScreen
         from kiosk.review.screens.export import ExportScreen
         from kiosk.review.screens.flags import FlagsScreen
         from kiosk.review.screens.precision import PrecisionScreen
-        from kiosk.ui.widgets.base import Panel, TLabel, TouchButton, load_rules
+        from kiosk.ui.widgets.base import Panel, TouchButton, load_rules
 
         theme.register_font(self.font_path)  # ConfigError naming fonts-noto-cjk if missing
         load_rules()
@@ -142,13 +143,13 @@ class ReviewApp(App):
         nav = BoxLayout(
             size_hint_y=None, height=self.touch_h, spacing=self.gap, padding=(self.pad, 0)
         )
-        nav.add_widget(self._bar_text("OpenSCO review", 0.3, bold=True, font_size=self.fs_l))
+        nav.add_widget(self.bar_text("OpenSCO review", 0.3, bold=True, font_size=self.fs_l))
         for name, words in NAV:
             btn = TouchButton(text=words, size_hint_x=0.16)
             btn.bind(on_release=lambda _b, n=name: self.go(n))
             self.nav_buttons[name] = btn
             nav.add_widget(btn)
-        nav.add_widget(self._bar_text(f"Reviewer: {self.viewer}", 0.22, halign="right"))
+        nav.add_widget(self.bar_text(f"Reviewer: {self.viewer}", 0.22, halign="right"))
         root.add_widget(nav)
         sm = ScreenManager(transition=NoTransition())
         for screen in (
@@ -161,14 +162,14 @@ class ReviewApp(App):
         self.sm = sm
         root.add_widget(sm)
         bar = Panel(role="panel", padding=(self.pad, 4))
-        self.status_label = TLabel(text="", font_size=self.fs_s)
+        self.status_label = label(font_size=self.fs_s)
         bar.add_widget(self.status_label)
         root.add_widget(bar)
         Window.bind(on_key_down=self._on_key)
         self.show_flags()
         return root
 
-    def _bar_text(self, text: str, share: float, **kwargs: Any) -> Any:
+    def bar_text(self, text: str, share: float, **kwargs: Any) -> Any:
         from kivy.uix.label import Label
 
         kwargs.setdefault("font_size", self.fs_s)

@@ -48,6 +48,7 @@ class PointLike(Protocol):
 class Series:
     reason: str
     points: tuple[tuple[float, float], ...]  # (bucket_start, precision), labelled buckets only
+    buckets: tuple[float, ...]  # every bucket with a flag of this reason, labelled or not
     confirmed: int
     false_alarms: int
     unlabelled: int
@@ -82,6 +83,7 @@ def build_series(points: Iterable[PointLike]) -> list[Series]:
             Series(
                 reason,
                 line,  # type: ignore[arg-type]
+                tuple(p.bucket_start for p in pts),
                 sum(p.confirmed for p in pts),
                 sum(p.false_alarms for p in pts),
                 sum(p.unlabelled for p in pts),
@@ -126,7 +128,7 @@ class PrecisionChart(Widget):
         c = self.canvas
         c.clear()
         left, bottom = self.x + dp(56), self.y + dp(40)
-        legend_w = dp(250)
+        legend_w = dp(280)
         w = max(self.width - dp(56) - legend_w - dp(16), dp(50))
         h = max(self.height - dp(56), dp(50))
         fs = sp(13)
@@ -139,8 +141,9 @@ class PrecisionChart(Widget):
         with c:
             Color(*self.fg)
             Line(points=[left, bottom + h, left, bottom, left + w, bottom], width=1.2)
-        starts = sorted({x for s in self.series for x, _ in s.points})
-        if not starts:
+        # The time axis spans every bucket with flags, so a lone label shows where it falls.
+        starts = sorted({x for s in self.series for x in s.buckets})
+        if not any(s.points for s in self.series):
             _text(
                 c,
                 "No labelled flags yet: label some to see precision.",
@@ -150,8 +153,9 @@ class PrecisionChart(Widget):
                 self.fg,
                 anchor="center",
             )
-        step = w / max(len(starts) - 1, 1)
-        xpos = {x: left + (i * step if len(starts) > 1 else w / 2) for i, x in enumerate(starts)}
+        # x is proportional to time, so a quiet week still takes its width.
+        t0, t1 = (starts[0], starts[-1]) if starts else (0.0, 0.0)
+        xpos = {x: left + (w * (x - t0) / (t1 - t0) if t1 > t0 else w / 2) for x in starts}
         shown = max(1, len(starts) // 8)  # at most ~8 date labels
         for i, x in enumerate(starts):
             if i % shown == 0:
@@ -174,4 +178,7 @@ class PrecisionChart(Widget):
                 Rectangle(pos=(lx, ly - dp(6)), size=(dp(12), dp(12)))
             p = s.precision
             share = f"{p:.0%}" if p is not None else "–"
-            _text(c, f"{reason_words(s.reason)[:26]} {share}", lx + dp(18), ly, fs, self.fg)
+            name = reason_words(s.reason)
+            name = name if len(name) <= 27 else name[:26] + "…"
+            _text(c, share, lx + dp(18), ly, fs, self.fg)
+            _text(c, name, lx + dp(54), ly, fs, self.fg)

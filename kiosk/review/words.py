@@ -51,6 +51,7 @@ EVENT_WORDS: dict[str, str] = {
     "item_suggested": "Camera suggested an item",
     "produce_suggested": "Camera suggested produce",
     "state_changed": "Lane state",
+    "device_status": "Device",
     "input_rejected": "Input rejected",
 }
 # Evidence keys with their own sentence below; the rest are listed plainly.
@@ -178,8 +179,12 @@ def describe_event(event: Mapping[str, Any]) -> str:
             words += f" ({line['weight_g']} g)"
     elif event.get("reason"):
         words += f": {reason_words(str(event['reason']))}"
-    elif kind == "state_changed" and event.get("to"):
-        words += f": {event['to']}"
+    elif kind == "state_changed" and event.get("to_state"):
+        words += f": {event.get('from_state')} → {event['to_state']}"
+    elif kind == "device_status" and event.get("device"):
+        words += f": {event['device']} {event.get('status', '')}".rstrip()
+    elif kind == "nudge_shown" and event.get("nudge"):
+        words += f": {str(event['nudge']).replace('_', ' ')}"
     return words
 
 

@@ -102,3 +102,15 @@ class ScrollText(ScrollView):
     def text(self, value: str) -> None:
         self.label.text = value
         self.scroll_y = 1
+
+
+def label(text: str = "", **props: Any) -> Any:
+    """A themed label (kiosk.ui.widgets.base.TLabel) with ``props`` set after it is built:
+    its kv rule binds font size and colour to the app, which would win over constructor
+    arguments."""
+    from kiosk.ui.widgets.base import TLabel
+
+    widget = TLabel(text=text)
+    for key, value in props.items():
+        setattr(widget, key, value)
+    return widget

@@ -14,7 +14,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.image import Image
 from kivy.uix.screenmanager import Screen
 
-from kiosk.review.screens.common import ScrollText, app, text_input
+from kiosk.review.screens.common import ScrollText, app, label, text_input
 from kiosk.review.words import (
     clock_time,
     describe_evidence,
@@ -24,7 +24,7 @@ from kiosk.review.words import (
     timeline_lines,
     weight_lines,
 )
-from kiosk.ui.widgets.base import Panel, TLabel, TouchButton
+from kiosk.ui.widgets.base import Panel, TouchButton
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +35,9 @@ NOT_RECEIVED = "Image never reached the store"
 MAX_IMAGES = 2  # more would be too small to judge; the count says how many there are
 
 
-def _heading(text: str) -> TLabel:
+def _heading(text: str) -> Any:
     a = app()
-    return TLabel(text=text, font_size=a.fs_m, bold=True)
+    return label(text=text, font_size=a.fs_m, bold=True)
 
 
 def jpeg_texture(jpeg: bytes) -> Any:
@@ -60,11 +60,11 @@ class DetailScreen(Screen):
         top = BoxLayout(size_hint_y=None, height=a.touch_h, spacing=a.gap)
         self.back = TouchButton(text="< Back to the list", size_hint_x=0.22)
         self.back.bind(on_release=lambda *_: a.show_flags(refresh=False))
-        self.title = TLabel(text="", font_size=a.fs_l, bold=True)
+        self.title = a.bar_text("", 0.78, bold=True, font_size=a.fs_l)
         top.add_widget(self.back)
         top.add_widget(self.title)
         root.add_widget(top)
-        self.subtitle = TLabel(text="", font_size=a.fs_s, color=a.c_muted)
+        self.subtitle = label(text="", font_size=a.fs_s, color=a.c_muted)
         root.add_widget(self.subtitle)
 
         columns = BoxLayout(spacing=a.gap * 2)
@@ -89,7 +89,7 @@ class DetailScreen(Screen):
         self.receipt = ScrollText()
         right.add_widget(self.receipt)
         decide = Panel(role="panel", padding=dp(8), spacing=dp(6))
-        self.current_label = TLabel(text="", font_size=a.fs_s)
+        self.current_label = label(text="", font_size=a.fs_s)
         self.note = text_input("Note for the case file (optional)")
         self.confirm = TouchButton(text="Confirmed loss", role="danger")
         self.false_alarm = TouchButton(text="False alarm", role="ok")
@@ -144,7 +144,7 @@ class DetailScreen(Screen):
         snaps = list(detail.snapshots)
         if not snaps:
             self.placeholders.append(NO_IMAGES)
-            self.image_box.add_widget(TLabel(text=NO_IMAGES, color=a.c_muted, halign="center"))
+            self.image_box.add_widget(label(text=NO_IMAGES, color=a.c_muted, halign="center"))
             return
         for info in snaps[:MAX_IMAGES]:
             texture, why = None, PURGED if info.purged_at is not None else NOT_RECEIVED
@@ -163,11 +163,11 @@ class DetailScreen(Screen):
                 self.placeholders.append(why)
                 box = Panel(role="warn", size_hint_y=1)
                 when = f"\n(taken {clock_time(info.ts)})" if info.ts else ""
-                box.add_widget(TLabel(text=why + when, halign="center"))
+                box.add_widget(label(text=why + when, halign="center"))
                 self.image_box.add_widget(box)
         if len(snaps) > MAX_IMAGES:
             self.image_box.add_widget(
-                TLabel(
+                label(
                     text=f"{len(snaps) - MAX_IMAGES} more snapshot(s) in the export",
                     font_size=a.fs_s,
                     color=a.c_muted,

@@ -12,8 +12,8 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
 from kiosk.files import write_atomically
-from kiosk.review.screens.common import app, text_input
-from kiosk.ui.widgets.base import TLabel, TouchButton
+from kiosk.review.screens.common import app, label, text_input
+from kiosk.ui.widgets.base import TouchButton
 
 
 def default_folder() -> Path:
@@ -52,10 +52,10 @@ class ExportScreen(Screen):
         a = app()
         self.written: list[Path] = []
         root = BoxLayout(orientation="vertical", padding=a.pad * 2, spacing=a.gap * 2)
-        root.add_widget(TLabel(text="Export", font_size=a.fs_l, bold=True))
-        self.scope = TLabel(text="", font_size=a.fs_s, color=a.c_muted)
+        root.add_widget(label(text="Export", font_size=a.fs_l, bold=True))
+        self.scope = label(text="", font_size=a.fs_s, color=a.c_muted)
         root.add_widget(self.scope)
-        root.add_widget(TLabel(text="Folder", font_size=a.fs_m))
+        root.add_widget(label(text="Folder", font_size=a.fs_m))
         self.folder = text_input("Folder to write to")
         self.folder.text = str(default_folder())
         root.add_widget(self.folder)
@@ -67,10 +67,10 @@ class ExportScreen(Screen):
         row.add_widget(self.csv_btn)
         row.add_widget(self.html_btn)
         root.add_widget(row)
-        self.result = TLabel(text="", font_size=a.fs_m)
+        self.result = label(text="", font_size=a.fs_m)
         root.add_widget(self.result)
         root.add_widget(
-            TLabel(
+            label(
                 text="Exports contain what the kiosks recorded about each flag and the "
                 "reviewers' labels; no payment data. Snapshots are not copied into exports.",
                 font_size=a.fs_s,

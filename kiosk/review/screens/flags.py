@@ -18,10 +18,10 @@ from kivy.uix.recycleview import RecycleView
 from kivy.uix.recycleview.views import RecycleDataViewBehavior
 from kivy.uix.screenmanager import Screen
 
-from kiosk.review.screens.common import FilterSpinner, app, text_input
+from kiosk.review.screens.common import FilterSpinner, app, label, text_input
 from kiosk.review.words import clock_time, label_words, reason_words
 from kiosk.ui.theme import FONT_NAME
-from kiosk.ui.widgets.base import TLabel, TouchButton
+from kiosk.ui.widgets.base import TouchButton
 
 # (data key, heading, share of the row's width)
 COLUMNS = (
@@ -145,7 +145,7 @@ class FlagsScreen(Screen):
         bar = GridLayout(cols=len(fields), size_hint_y=None, height=dp(66), spacing=(a.gap, 2))
         widths = (0.12, 0.16, 0.24, 0.1, 0.14, 0.12, 0.12)
         for (caption, _), w in zip(fields, widths, strict=True):
-            bar.add_widget(TLabel(text=caption, font_size=a.fs_s, color=a.c_muted, size_hint_x=w))
+            bar.add_widget(label(text=caption, font_size=a.fs_s, color=a.c_muted, size_hint_x=w))
         for (_, widget), w in zip(fields, widths, strict=True):
             widget.size_hint_x = w
             bar.add_widget(widget)
@@ -155,7 +155,7 @@ class FlagsScreen(Screen):
         self.apply_btn.bind(on_release=lambda *_: self.refresh())
         self.clear_btn = TouchButton(text="Clear filters")
         self.clear_btn.bind(on_release=lambda *_: self.clear())
-        self.count = TLabel(text="", font_size=a.fs_m)
+        self.count = label(text="", font_size=a.fs_m)
         buttons.add_widget(self.apply_btn)
         buttons.add_widget(self.clear_btn)
         buttons.add_widget(self.count)

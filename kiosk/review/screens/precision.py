@@ -10,8 +10,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
 from kiosk.review.chart import PrecisionChart, Series, build_series
-from kiosk.review.screens.common import FilterSpinner, app
-from kiosk.ui.widgets.base import TLabel
+from kiosk.review.screens.common import FilterSpinner, app, label
 
 BUCKETS = ("day", "week", "month")
 
@@ -32,18 +31,18 @@ class PrecisionScreen(Screen):
         self.series: list[Series] = []
         root = BoxLayout(orientation="vertical", padding=a.pad, spacing=a.gap)
         top = BoxLayout(size_hint_y=None, height=a.touch_h, spacing=a.gap)
-        top.add_widget(TLabel(text="Precision by reason", font_size=a.fs_l, bold=True))
-        top.add_widget(TLabel(text="Period:", font_size=a.fs_s, size_hint_x=0.15, halign="right"))
+        top.add_widget(label(text="Precision by reason", font_size=a.fs_l, bold=True))
+        top.add_widget(label(text="Period:", font_size=a.fs_s, size_hint_x=0.15, halign="right"))
         self.bucket = FilterSpinner("Period", size_hint_x=0.15)
         self.bucket.values, self.bucket.text = list(BUCKETS), "week"
         self.bucket.bind(text=lambda *_: self.refresh())
         top.add_widget(self.bucket)
         root.add_widget(top)
-        self.scope = TLabel(text="", font_size=a.fs_s, color=a.c_muted)
+        self.scope = label(text="", font_size=a.fs_s, color=a.c_muted)
         root.add_widget(self.scope)
         self.chart = PrecisionChart(fg=list(a.c_fg), size_hint_y=0.68)
         root.add_widget(self.chart)
-        root.add_widget(TLabel(text="Totals for the period shown", font_size=a.fs_m, bold=True))
+        root.add_widget(label(text="Totals for the period shown", font_size=a.fs_m, bold=True))
         self.summary = BoxLayout(orientation="vertical", size_hint_y=0.32)
         root.add_widget(self.summary)
         self.add_widget(root)
@@ -83,9 +82,9 @@ class PrecisionScreen(Screen):
         )
         self.summary.clear_widgets()
         if not self.series:
-            self.summary.add_widget(TLabel(text="No flagged events yet.", font_size=a.fs_s))
+            self.summary.add_widget(label(text="No flagged events yet.", font_size=a.fs_s))
         for s in self.series:
-            self.summary.add_widget(TLabel(text=s.summary(), font_size=a.fs_s))
+            self.summary.add_widget(label(text=s.summary(), font_size=a.fs_s))
 
     def summary_texts(self) -> list[str]:
         return [w.text for w in reversed(self.summary.children)]
