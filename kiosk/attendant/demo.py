@@ -289,11 +289,9 @@ class DemoFloor:
             text = lane_config_text(kiosk_id, self.store, data_dir, self.broker_url,
                                     self.trust_dir)  # fmt: skip
             config = parse_config_text(text, f"{kiosk_id}.toml")
-            holder: list[SimLane] = []
-            lane = Lane(config, on_events=lambda evs, h=holder: h[0].on_events(evs) if h else None)
-            sim = SimLane(lane, kiosk_id)
-            holder.append(sim)
-            lane.start()
+            sim = SimLane(None, kiosk_id)  # its events arrive from the lane's first batch on
+            sim.lane = Lane(config, on_events=sim.on_events)
+            sim.lane.start()
             self.lanes[kiosk_id] = sim
 
     def lane(self, kiosk_id: str) -> SimLane:

@@ -92,7 +92,7 @@ class DetailScreen(AttendantScreen):
         self.buttons = {}
         kiosk = self.kiosk_id
 
-        def add(name: str, label: str, role: str, action: Callable[[], None]) -> None:
+        def add(name: str, label: str, role: str, action: Callable[[], object]) -> None:
             btn = TouchButton(text=label, role=role)
             btn.bind(on_release=lambda *_a: action())
             grid.add_widget(btn)
@@ -146,7 +146,7 @@ class DetailScreen(AttendantScreen):
 
     # --- prompts ----------------------------------------------------------------------
 
-    def prompt(self, text: str, choices: list[tuple[str, str, Callable[[], None]]]) -> None:
+    def prompt(self, text: str, choices: list[tuple[str, str, Callable[[], object]]]) -> None:
         """Show ``text`` with one button per choice (label, role, what it does) and Back."""
         self.ids.prompt_text.text = text
         box = self.ids.choices
@@ -160,7 +160,7 @@ class DetailScreen(AttendantScreen):
         self.ids.prompt.hidden = False
         self.ids.actions.disabled = True
 
-    def _choose(self, action: Callable[[], None]) -> None:
+    def _choose(self, action: Callable[[], object]) -> None:
         self.close_prompt()
         action()
 
@@ -182,7 +182,7 @@ class DetailScreen(AttendantScreen):
         )  # fmt: skip
 
     def _ask_clear_reason(self, alert: AlertView, app: AttendantApp) -> None:
-        def clear(reason: str) -> Callable[[], None]:
+        def clear(reason: str) -> Callable[[], object]:
             args = {"alert_id": alert.alert_id, "reason": reason}
             return lambda: app.send(alert.kiosk_id, "clear_alert", args)
 
@@ -196,7 +196,7 @@ class DetailScreen(AttendantScreen):
         )  # fmt: skip
 
     def _ask_message(self, kiosk: str, app: AttendantApp) -> None:
-        def say(text: str) -> Callable[[], None]:
+        def say(text: str) -> Callable[[], object]:
             return lambda: app.send(kiosk, "message_shopper", {"text": text})
 
         self.prompt("Show on the shopper's screen:",
