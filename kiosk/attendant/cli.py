@@ -1,7 +1,7 @@
 """``sco attendant``: the attendant's tablet app.
 
 sco attendant --broker URL --store ID [--keyring DIR] [--tablet-id ID] [--attendant ID]
-sco attendant enroll ATTENDANT_ID --key-id ID [--keyring DIR]   asks for the PIN twice
+sco attendant enroll --attendant ID --key-id ID [--keyring DIR]   asks for the PIN twice
 sco attendant --demo [--lanes N]           simulated kiosks on a private broker, demo PIN
 sco attendant --demo --autoplay --screenshots DIR
                                            a scripted shift: sign in, approve an age check,
@@ -53,7 +53,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_attendant)
     sub_p = p.add_subparsers(dest="attendant_command", metavar="enroll", required=False)
     e = sub_p.add_parser("enroll", help="make an attendant's signing key, sealed with a PIN")
-    e.add_argument("attendant_id", help="the attendant id the key signs for (e.g. att-07)")
+    e.add_argument("--attendant", required=True, help="the attendant id it signs for (att-07)")
     e.add_argument("--key-id", required=True, help="the key's id in the kiosks' trust.toml")
     e.add_argument("--keyring", default=None, help=f"default {DEFAULT_KEYRING}")
     e.set_defaults(func=cmd_enroll)
@@ -63,7 +63,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     """The PIN is asked twice on the terminal, never taken from the command line."""
     from kiosk.attendant.keyring import enroll_cli
 
-    return enroll_cli(str(args.keyring or DEFAULT_KEYRING), args.attendant_id, args.key_id)
+    return enroll_cli(str(args.keyring or DEFAULT_KEYRING), args.attendant, args.key_id)
 
 
 def cmd_attendant(args: argparse.Namespace) -> int:
