@@ -52,10 +52,16 @@ def _evidence_jpeg(seed: int) -> bytes:
 
 def _snap_props(jpeg: bytes, snap_id: str, kiosk: str, flag: Any) -> dict[str, str]:
     return {
-        "schema": "opensco.snapshot/1", "snap_id": snap_id, "kiosk_id": kiosk,
-        "boot_id": "boot-1", "ts": f"{flag.ts:.3f}", "sha256": hashlib.sha256(jpeg).hexdigest(),
-        "size_bytes": str(len(jpeg)), "alert_id": flag.alert_id, "session_id": flag.session_id,
-    }  # fmt: skip
+        "schema": "opensco.snapshot/1",
+        "snap_id": snap_id,
+        "kiosk_id": kiosk,
+        "boot_id": "boot-1",
+        "ts": f"{flag.ts:.3f}",
+        "sha256": hashlib.sha256(jpeg).hexdigest(),
+        "size_bytes": str(len(jpeg)),
+        "alert_id": flag.alert_id,
+        "session_id": flag.session_id,
+    }
 
 
 class Fixture:
@@ -246,9 +252,10 @@ def test_a_flag_shows_its_evidence_receipt_and_images(fx: Fixture) -> None:
     # The timeline marks the flagged event; the receipt is the session's, when it paid.
     assert any(line.startswith(">") for line in d.timeline.text.splitlines())
     receipts = [
-        e["receipt"] for e in fx.sent
+        e["receipt"]
+        for e in fx.sent
         if e["type"] == "transaction_completed" and e["session_id"] == flag.session_id
-    ]  # fmt: skip
+    ]
     if receipts:
         assert receipts[0]["lines"][0]["name_en"][:10] in d.receipt.text
         assert "TOTAL" in d.receipt.text.upper()
@@ -352,3 +359,57 @@ def test_every_view_wrote_an_access_log_row(fx: Fixture) -> None:
     assert len(after) - before >= 2
     assert {r["action"] for r in after} >= {"list", "detail", "snapshot", "label"}
     assert all(r["viewer"] == VIEWER for r in after)
+
+
+def test_evidence_and_precision_in_words() -> None:
+    """The sentences and figures the screens show, from a real kiosk evidence record."""
+    from backend_client.review_store import PrecisionPoint
+    from kiosk.review.chart import build_series
+    from kiosk.review.words import describe_evidence, timeline_lines
+
+    evidence = {
+        "anchor_g": 2222,
+        "settled_g": 2140,
+        "delta_g": -82,
+        "expected": [],
+        "tolerance_g": 6,
+        "likely_lines": [4],
+        "unexplained_g": -82,
+        "clutter": [{"track_id": 371, "label": "hand"}],
+        "track_id": 372,
+        "label": "item",
+        "sku": None,
+        "identity_score": None,
+        "snapshots": [],
+        "unpaid_track": 372,
+        "lane_note": "new field from a newer kiosk",
+    }
+    lines = describe_evidence(evidence)
+    assert lines[0] == "Bagging scale changed by -82 g (from 2222 g to 2140 g), tolerance ±6 g"
+    assert "Expected on the scale: nothing" in lines and "Also in view: hand #371" in lines
+    assert "Camera tracked item #372, not identified as a product" in lines
+    assert lines[-1] == "Lane note: new field from a newer kiosk"  # unknown keys still shown
+    assert describe_evidence({}) == ["No evidence recorded"]
+    events = [
+        {"event_id": "a", "type": "item_added", "ts": 98.0, "line": {"name_en": "Rice"}},
+        {"event_id": "f", "type": "lp_flagged", "ts": 100.0, "reason": "non_scan"},
+    ]
+    assert timeline_lines(events, 100.0, "f") == [
+        "     -2.0 s  Item added: Rice",
+        ">    +0.0 s  Flagged for review: Item bagged without a scan",
+    ]
+    week = 7 * 86400.0
+    series = build_series(
+        [
+            PrecisionPoint("non_scan", 0.0, 2, 1, 0),
+            PrecisionPoint("non_scan", week, 0, 0, 4),
+            PrecisionPoint("bag_abuse", week, 0, 1, 1),
+        ]
+    )
+    assert [s.reason for s in series] == ["bag_abuse", "non_scan"]
+    non_scan = series[1]
+    assert non_scan.points == ((0.0, 2 / 3),) and non_scan.buckets == (0.0, week)
+    assert non_scan.summary() == (
+        "Item bagged without a scan: 67% (2 confirmed, 1 false alarm, 4 not reviewed)"
+    )
+    assert series[0].summary().startswith("Goods declared as a bag: 0% (0 confirmed, 1 false")

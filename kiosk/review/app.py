@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("KIVY_NO_ARGS", "1")
+# Text boxes use the clipboard; SDL2's needs no xclip/xsel (Kivy reads this on first use).
+os.environ.setdefault("KIVY_CLIPBOARD", "sdl2")
 
 import logging
 import sys

@@ -8,6 +8,7 @@ from typing import Any
 
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
+from kivy.uix.widget import Widget
 
 from kiosk.review.chart import PrecisionChart, Series, build_series
 from kiosk.review.screens.common import FilterSpinner, app, label
@@ -85,6 +86,7 @@ class PrecisionScreen(Screen):
             self.summary.add_widget(label(text="No flagged events yet.", font_size=a.fs_s))
         for s in self.series:
             self.summary.add_widget(label(text=s.summary(), font_size=a.fs_s))
+        self.summary.add_widget(Widget())  # takes the spare height: the lines stay on top
 
     def summary_texts(self) -> list[str]:
-        return [w.text for w in reversed(self.summary.children)]
+        return [w.text for w in reversed(self.summary.children) if hasattr(w, "text")]
