@@ -54,14 +54,15 @@ def floor(
 class Tablet:
     """The app in an embedded event loop, with taps and waits that say what they wait for."""
 
-    def __init__(self, floor: DemoFloor, shots: Path) -> None:
+    def __init__(self, floor: DemoFloor, shots: Path, broker: str | None = None) -> None:
         from kiosk.attendant.app import AttendantApp
         from kiosk.attendant.cli import client_factory
 
+        tablet_id = "tablet-test" if broker is None else "tablet-flaky"
         self.app = AttendantApp(
             keyring_dir=floor.keyring_dir,
-            connect=client_factory(str(floor.broker_url), floor.store, "tablet-test"),
-            store=floor.store, tablet_id="tablet-test", chime=False,
+            connect=client_factory(broker or str(floor.broker_url), floor.store, tablet_id),
+            store=floor.store, tablet_id=tablet_id, chime=False,
         )  # fmt: skip
         self.app.start_embedded()
         self.floor = floor
@@ -218,6 +219,25 @@ def test_a_forged_approval_is_refused_and_changes_nothing(
     assert not lane.of("age_approved")
     assert tablet.queue_row("lane-02", "age_check") is not None  # still waiting for a real ID check
     assert tablet.app.floor.lane("lane-02").display_state == "age_check"
+
+
+def test_a_lost_broker_shows_reconnecting_and_the_tablet_comes_back(
+    floor: DemoFloor, broker_factory: Any, tmp_path: Path
+) -> None:
+    _need_display()
+    broker = broker_factory()
+    tablet = Tablet(floor, tmp_path, broker=f"mqtt://{broker.host}:{broker.port}")
+    try:
+        tablet.sign_in()
+        link = tablet.app.shell.ids.link
+        assert link.text.startswith("Connected")
+        broker.kill9()
+        tablet.wait(lambda: link.text == "Reconnecting…", "the reconnecting notice")
+        tablet.shot("reconnecting")
+        broker.restart()
+        tablet.wait(lambda: link.text.startswith("Connected"), "connected again", timeout_s=60)
+    finally:
+        tablet.close()
 
 
 def test_the_scripted_shift_exits_0_with_its_screenshots(
