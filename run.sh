@@ -30,6 +30,7 @@ APT_PACKAGES=(
     python3-venv python3-pip python3-dev    # venv + pip (ensurepip), headers for sdists
     libzbar0                                # pyzbar loads libzbar.so.0 via ctypes
     mosquitto                               # MQTT broker (kiosk bus, test fixtures)
+    postgresql                              # review store for a chain; a private server in tests
     xvfb xauth                              # headless X server for Kivy tests
     libgl1 libegl1 libgl1-mesa-dri          # OpenGL for Kivy's SDL2 window (mesa swrast)
     libmtdev1                               # Kivy mtdev touch input provider
@@ -131,9 +132,13 @@ setup() {
 
 TMPD=""
 BG_PIDS=()
+PG_STOP=()
 
 cleanup() {
     local rc=$? pid
+    if ((${#PG_STOP[@]})); then
+        (cd "$TMPD/pg" && "${PG_STOP[@]}") >/dev/null 2>&1 || true
+    fi
     for pid in "${BG_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     [[ -n "$TMPD" ]] && rm -rf "$TMPD"
@@ -208,6 +213,37 @@ EOF
     die "shared test mosquitto did not come up on 127.0.0.1:$port"
 }
 
+start_postgres() {
+    # A private PostgreSQL on a free loopback port for the review-store tests (trust auth,
+    # no fsync: throwaway data). It refuses to run as root, so root runs it as `postgres`,
+    # in a directory that user owns.
+    [[ -n "${OPENSCO_TEST_POSTGRES:-}" ]] && return 0
+    local bin dir="$TMPD/pg" port as=()
+    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    [[ -n "$bin" && -x "$bin/initdb" ]] || die "PostgreSQL not found (Debian package postgresql)"
+    port="$(free_port)"
+    mkdir -p "$dir"
+    if ((EUID == 0)); then
+        chmod 711 "$TMPD"    # mktemp -d is 700; the postgres user must reach its directory
+        chown postgres: "$dir"
+        as=(runuser -u postgres --)
+    fi
+    if ! (cd "$dir" && "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 \
+            --locale=C --no-sync) >"$TMPD/pg-initdb.log" 2>&1; then
+        cat "$TMPD/pg-initdb.log" >&2
+        die "initdb failed for the test PostgreSQL"
+    fi
+    local opts="-p $port -c listen_addresses=127.0.0.1 -k $dir -c fsync=off"
+    opts+=" -c synchronous_commit=off -c full_page_writes=off"
+    if ! (cd "$dir" && "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -o "$opts" -l "$dir/log" \
+            -w -t 60 start) >/dev/null 2>&1; then
+        cat "$dir/log" >&2 || true
+        die "the test PostgreSQL did not start on 127.0.0.1:$port"
+    fi
+    PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop)
+    export OPENSCO_TEST_POSTGRES="postgresql://postgres@127.0.0.1:$port/postgres"
+}
+
 run_tests() {
     TMPD="$(mktemp -d "${TMPDIR:-/tmp}/opensco-test.XXXXXX")"
     trap cleanup EXIT
@@ -218,7 +254,7 @@ run_tests() {
     # SDL2's own clipboard: if xclip/xsel happen to be installed, Kivy would use them,
     # and their background process inherits (and holds open) captured stdout pipes.
     export KIVY_CLIPBOARD="${KIVY_CLIPBOARD:-sdl2}"
-    # run.sh guarantees Xvfb and mosquitto, so tests must fail (not skip) without them.
+    # run.sh guarantees Xvfb, mosquitto and PostgreSQL, so tests fail (not skip) without them.
     export OPENSCO_REQUIRE_SERVICES="${OPENSCO_REQUIRE_SERVICES:-1}"
     # Nothing is downloaded at run time: ultralytics must not try (fonts, weights, checks),
     # and its settings stay inside the venv instead of the user's home.
@@ -226,6 +262,7 @@ run_tests() {
     mkdir -p "$KIVY_HOME" "$YOLO_CONFIG_DIR"
     start_xvfb
     start_mosquitto
+    start_postgres
 
     local t0 t1 rc=0
     t0="$(date +%s.%N)"
