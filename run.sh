@@ -74,8 +74,17 @@ ensure_apt_packages() {
     local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y
                -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0)
     "${apt[@]}" update >/dev/null || die "apt-get update failed"
-    "${apt[@]}" install --no-install-recommends "${missing[@]}" \
-        || die "apt-get install failed for: ${missing[*]}"
+    # The tests run their own PostgreSQL; the package must not start the system one (in a
+    # chroot that start fails, or takes port 5432 of the host, and fails the install).
+    local policy=/usr/sbin/policy-rc.d own_policy=0 rc=0
+    if [[ ! -e "$policy" ]]; then
+        printf '#!/bin/sh\ncase "$1" in postgresql*) exit 101 ;; esac\nexit 0\n' \
+            | "${sudo[@]}" tee "$policy" >/dev/null && "${sudo[@]}" chmod 755 "$policy" \
+            && own_policy=1
+    fi
+    "${apt[@]}" install --no-install-recommends "${missing[@]}" || rc=$?
+    ((own_policy)) && "${sudo[@]}" rm -f "$policy"
+    ((rc == 0)) || die "apt-get install failed for: ${missing[*]}"
 }
 
 venv_ok() {
