@@ -82,7 +82,9 @@ class Fixture:
         self.sent: list[dict[str, Any]] = []
         for i, scenario in enumerate(generate_suite(14, 11, catalog)):
             store, kiosk = LANES[i % len(LANES)]
-            base = dataclasses.replace(CoreSettings(), journal_id=f"{kiosk}-{i}")
+            base = dataclasses.replace(
+                CoreSettings(), journal_id=f"{kiosk}-{i}", kiosk_id=kiosk, store_id=store
+            )
             result = replay_lines(
                 [json.dumps(r) for r in scenario.records],
                 catalog,
@@ -271,6 +273,19 @@ def test_a_flag_shows_its_evidence_receipt_and_images(fx: Fixture) -> None:
 
     assert d.images == [] and d.placeholders == [PURGED]
     fx.shot("detail_purged")
+    fx.tap(d.back)
+
+    # A flag whose sale was paid: its receipt is shown next to it, amounts in yuan.
+    paid = {e["session_id"]: e["receipt"] for e in fx.sent if e["type"] == "transaction_completed"}
+    flag = next(f for f in fx.store.flags(viewer="test-setup") if f.session_id in paid)
+    receipt = paid[flag.session_id]
+    fx.wait(lambda: fx.app.sm.current == "flags", "back to the list")
+    d = _open(fx, flag.flag_id)
+    total = receipt["total_minor"]
+    assert f"{total // 100}.{total % 100:02d}" in d.receipt.text
+    for line in receipt["lines"]:
+        assert line["name_en"][:12] in d.receipt.text
+    fx.shot("detail_receipt")
     fx.tap(d.back)
 
 

@@ -77,11 +77,11 @@ def text_input(hint: str, **kwargs: Any) -> TextInput:
 class ScrollText(ScrollView):
     """A block of text that scrolls when longer than its box."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, font_name: str = FONT_NAME, **kwargs: Any) -> None:
         super().__init__(do_scroll_x=False, bar_width=dp(6), **kwargs)
         a = app()
         self.label = Label(
-            font_name=FONT_NAME,
+            font_name=font_name,
             font_size=a.fs_s,
             color=a.c_fg,
             halign="left",

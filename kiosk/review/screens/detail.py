@@ -86,7 +86,9 @@ class DetailScreen(Screen):
 
         right = BoxLayout(orientation="vertical", size_hint_x=0.30, spacing=a.gap)
         right.add_widget(_heading("Receipt"))
-        self.receipt = ScrollText()
+        # Monospaced, so the amounts line up as on the printed slip (the English receipt
+        # has no Chinese characters, which this font lacks).
+        self.receipt = ScrollText(font_name="RobotoMono-Regular")
         right.add_widget(self.receipt)
         decide = Panel(role="panel", padding=dp(8), spacing=dp(6))
         self.current_label = label(text="", font_size=a.fs_s)
