@@ -132,7 +132,7 @@ class Database:
     def _alive(self) -> None:
         if self._conn is None:
             raise BackendError("the database is closed")
-        if self.kind == POSTGRES and self._conn.closed:
+        if self.kind == POSTGRES and (self._conn.closed or self._conn.broken):
             self._connect()  # the server restarted: a fresh session, same URL
 
     @contextmanager
