@@ -289,3 +289,20 @@ def test_listener_stores_each_flag_and_snapshot_once(
         publisher.disconnect()
         listener.stop()
         store.close()
+
+
+def test_a_dropped_postgresql_connection_is_opened_again(postgres_url: str) -> None:  # noqa: F811
+    import psycopg
+
+    store = ReviewStore.open(postgres_url)
+    try:
+        pid = store.db.query("SELECT pg_backend_pid()")[0][0]
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        payload = two_lanes()[0][1]
+        with pytest.raises(psycopg.OperationalError):
+            store.ingest_event(payload)  # the listener logs it; the seq gap brings it back
+        assert store.ingest_event(payload).status == "new"
+        assert store.receiver.count() == 1
+    finally:
+        store.close()
