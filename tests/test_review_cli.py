@@ -11,6 +11,7 @@ import json
 import queue
 import subprocess
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,17 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from backend_client.contract import event_payload
+from backend_client.review_store import ReviewStore
 from kiosk.cli import main
 from tests.conftest import SCO
 from tests.pg_util import postgres_server, postgres_url  # noqa: F401  (fixtures)
-from tests.review_util import flagged, store_url, two_lanes  # noqa: F401
+from tests.review_util import (  # noqa: F401
+    flagged,
+    jpeg,
+    snapshot_props,
+    store_url,
+    two_lanes,
+)
 
 
 def sco(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -90,7 +98,13 @@ def test_listen_then_review_from_the_command_line(
     store_url: str,  # noqa: F811
     tmp_path: Path,
 ) -> None:
+    with ReviewStore.open(store_url) as store:  # an image from 40 days ago: past retention
+        old = jpeg(3)
+        props = snapshot_props(old, "snap-old", "lane-09")
+        assert store.ingest_snapshot(old, props, now=time.time() - 40 * 86400) == "new"
     listen_and_publish(*mosquitto, store_url)
+    with ReviewStore.open(store_url) as store:  # the listener purged it while it ran
+        assert store.snapshot_jpeg("snap-old", viewer="lp-0") is None
     # The stream's own duplicates were re-sent while the listener was still running: the store
     # holds each flag once.
     out = sco("review", "list", "--db", store_url, "--json", "--viewer", "lp-1").stdout
@@ -125,8 +139,8 @@ def test_listen_then_review_from_the_command_line(
 
     log = [json.loads(x) for x in sco("review", "log", "--db", store_url).stdout.splitlines()]
     actions = [e["action"] for e in reversed(log)]
-    assert actions == ["list", "label", "list", "detail", "export_csv", "report_html"]
-    assert log[-1]["viewer"] == "lp-1"
+    assert actions == ["snapshot", "list", "label", "list", "detail", "export_csv", "report_html"]
+    assert log[-2]["viewer"] == "lp-1"  # the list after the purge check (lp-0)
 
 
 def test_review_cli_errors_are_clear(tmp_path: Path) -> None:
