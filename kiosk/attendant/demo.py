@@ -6,7 +6,8 @@ would send.
 enrols a demo attendant key (PIN ``DEMO_PIN``) into a keyring and writes the kiosks'
 trust_dir with its public key, so the tablet's signed commands are the only ones the
 lanes accept. ``SimLane`` holds the scripted sales: an 18+ item that raises an age check,
-and an item carried from the scanner to the bag without a read, which raises a non-scan.
+and an item carried from the scanner to the bag without a read, which raises a non-scan
+whose evidence cites a rendered camera snapshot (``DemoCamera``), sent like a camera lane's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kiosk.attendant.demo_camera import DemoCamera
 from kiosk.core.events import Event
 from kiosk.core.inputs import (
     BarcodeRead,
@@ -145,9 +147,11 @@ trust_dir = "{trust_dir}"
 class SimLane:
     """One real lane and a shopper at it: inputs stamped with the lane's clock."""
 
-    def __init__(self, lane: Any, kiosk_id: str) -> None:
+    def __init__(self, lane: Any, kiosk_id: str, camera: DemoCamera | None = None) -> None:
         self.lane = lane
         self.kiosk_id = kiosk_id
+        self.camera = camera  # evidence like a camera lane's; None: a lane without one
+        self.snap_ids: list[str] = []  # evidence snapshots this lane's camera kept
         self.events: list[Event] = []
         self._lock = threading.Lock()
         self.bagging_g = 0
@@ -197,14 +201,22 @@ class SimLane:
         time.sleep(0.3)
         self.bag(item[2])
 
-    def carry_unscanned(self, weight_g: int) -> None:
-        """The camera follows an item from the scan zone into the bag; no read comes."""
+    def carry_unscanned(self, item: tuple[str, str, int] = COLA) -> None:
+        """The camera follows an item from the scan zone into the bag; no read comes. As a
+        camera lane's vision does, the frame of it entering the bag is kept as evidence
+        (its box outlined) and its snap id rides on the track, for the alert to cite."""
         self._track += 1
         self.put(ItemTrack(self.now(), self._track, "item", "scan", 0.9))
-        time.sleep(0.1)
-        self.put(ItemTrack(self.now(), self._track, "item", "bagging", 0.9))
+        snap_id = self.camera.keep_carry(item[0], self.now()) if self.camera else None
+        if snap_id is not None:
+            with self._lock:
+                self.snap_ids.append(snap_id)
+        else:
+            time.sleep(0.1)  # the carry takes a moment either way
+        self.put(ItemTrack(self.now(), self._track, "item", "bagging", 0.9,
+                           snapshot_id=snap_id))  # fmt: skip
         time.sleep(0.2)
-        self.bag(weight_g)
+        self.bag(item[2])
 
     def pay(self) -> None:
         self.put(ShopperAction(self.now(), "pay", {"method": "card"}))
@@ -229,7 +241,7 @@ class SimLane:
         """A can carried past the scanner into the bag: a non-scan after the nudge."""
         self.start_sale()
         time.sleep(0.3)
-        self.carry_unscanned(COLA[2])
+        self.carry_unscanned(COLA)
 
     def finish_sale(self) -> None:
         """After the attendant: the shopper pays by card."""
@@ -291,6 +303,7 @@ class DemoFloor:
             config = parse_config_text(text, f"{kiosk_id}.toml")
             sim = SimLane(None, kiosk_id)  # its events arrive from the lane's first batch on
             sim.lane = Lane(config, on_events=sim.on_events)
+            sim.camera = DemoCamera(sim.lane, kiosk_id, data_dir)
             sim.lane.start()
             self.lanes[kiosk_id] = sim
 
