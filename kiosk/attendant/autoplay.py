@@ -1,8 +1,9 @@
 """The tablet's scripted shift, played in the real window against the demo lanes: sign in on
 the PIN pad, take the age check (claim, ID prompt, approve), watch the lane take the
-approval and the sale go on to payment, then clear a non-scan with a reason and watch that
-sale finish too. Every step waits on what the screen shows or on the lanes' events (never
-on a sleep), and each screen it passes is written as a PNG.
+approval and the sale go on to payment, then open a non-scan (its camera snapshot on the
+detail screen), clear it with a reason and watch that sale finish too. Every step waits on
+what the screen shows or on the lanes' events (never on a sleep), and each screen it passes
+is written as a PNG.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class AttendantAutoplay:
         self.tap(app.shell.ids.nav_queue)
         key = self._open_from_queue(lane, "non_scan", "queue-non-scan")
         detail = app.screen("detail")
+        self._wait_snapshot(detail, key)
         self._claim(detail, key)
         self.tap(detail.buttons["clear"])
         self._wait(lambda: not detail.ids.prompt.hidden, "the clear-reason list")
@@ -162,6 +164,16 @@ class AttendantAutoplay:
         self.tap(found.open)
         self._wait(lambda: app.sm.current == "detail", "the alert detail")
         return str(found.key)
+
+    def _wait_snapshot(self, detail: Any, key: str) -> None:
+        """The lane's camera evidence, cited by the alert, shown on the detail screen."""
+        alert = self.app.floor.alert(key) if self.app.floor is not None else None
+        if alert is None or not alert.snap_ids:
+            raise AutoplayError(f"the alert {key} cites no snapshot")
+        snap = alert.snap_ids[0]
+        self._wait(lambda: self.app.image(snap) is not None, f"snapshot {snap} on the tablet")
+        self._wait(lambda: detail.ids.snapshot.texture is not None, "the snapshot on the screen")
+        self.result.figures["non_scan_snapshot_bytes"] = len(self.app.image(snap) or b"")
 
     def _claim(self, detail: Any, key: str) -> None:
         app = self.app
