@@ -198,3 +198,16 @@ def test_the_non_scan_snapshot_reaches_the_tablet_screen_and_the_review_store(
         assert store.snapshot_jpeg(snap, viewer="c3-test", kiosk_id="lane-01") == sent_jpeg
     finally:
         store.close()
+
+
+def test_a_lane_without_a_link_keeps_its_evidence_locally_and_a_failed_render_keeps_none(
+    tmp_path: Path,
+) -> None:
+    from kiosk.attendant.demo_camera import DemoCamera
+
+    camera = DemoCamera(object(), "lane-09", tmp_path)  # no spool: nothing to publish through
+    snap = camera.keep_carry(COLA[0], 1_700_000_000_000)
+    assert snap is not None and camera.store().snapshots() == [snap]
+    assert camera.store().info(snap)["reason"] == "enter bagging"
+    assert camera.keep_carry("0000000000000", 1_700_000_000_000) is None  # unknown product
+    assert camera.store().snapshots() == [snap]
