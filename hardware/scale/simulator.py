@@ -6,6 +6,10 @@ simulator owns the master side and answers polls with ``protocol.respond`` (or s
 target with a settle time, motion while moving and noise, so the adapter sees what a real
 scale does. Tests drive it through Python methods; the demo and technicians through a
 line protocol on a UNIX socket (``place 1184``, ``remove``, ``status`` ...).
+
+Faults a calibration must catch can be injected (constructor or ``fault ...`` lines): a zero
+offset, a gain (span) error, a non-linearity, a per-corner eccentricity error; ``noise`` and
+``settle`` change the noise and the settle time. A scale without faults shows the load as is.
 """
 
 from __future__ import annotations
@@ -23,13 +27,48 @@ import tempfile
 import threading
 import time
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from hardware.scale.base import ScaleProtocol, SimulatedPan
 
 T = TypeVar("T")
+
+CENTER = "center"
+CORNERS = ("front-left", "front-right", "back-left", "back-right")
+POSITIONS = (CENTER, *CORNERS)
+
+
+@dataclass
+class ScaleFaults:
+    """What is wrong with the simulated load cell; all zero is a perfect scale.
+
+    Indication = offset + load * (1 + gain_error + corner error) + non-linearity, where the
+    non-linearity is a parabola through 0 and capacity peaking at ``nonlinearity_g`` at
+    half capacity (the usual shape of a load cell's linearity error)."""
+
+    offset_g: int = 0
+    gain_error: float = 0.0  # relative: 0.002 reads 0.2 % high
+    nonlinearity_g: float = 0.0
+    corner_errors: dict[str, float] = field(default_factory=dict)  # position -> relative
+
+    def check(self) -> None:
+        unknown = set(self.corner_errors) - set(POSITIONS)
+        if unknown:
+            raise ValueError(f"unknown position {sorted(unknown)}; known: {', '.join(POSITIONS)}")
+        for value in (self.gain_error, *self.corner_errors.values()):
+            if not -0.5 < value < 0.5:
+                raise ValueError("relative errors must lie between -0.5 and 0.5")
+
+    def indicate(self, load: float, position: str, capacity_g: int) -> float:
+        if load == 0 and self.offset_g == 0:
+            return 0.0
+        x = min(max(load / capacity_g, 0.0), 1.0) if capacity_g > 0 else 0.0
+        relative = self.gain_error + self.corner_errors.get(position, 0.0)
+        return self.offset_g + load * (1 + relative) + self.nonlinearity_g * 4 * x * (1 - x)
+
 
 _MAX_COMMAND = 64  # a line longer than this is noise, not a command
 DEFAULT_GARBAGE = b"\x00\xff\x7fGARBAGE\xfe\x02?\r\n"
@@ -48,6 +87,10 @@ class ScaleSimulator:
         stream_hz: float = 10.0,
         control_path: str | os.PathLike[str] | None = None,
         seed: int | None = None,
+        offset_g: int = 0,
+        gain_error: float = 0.0,
+        nonlinearity_g: float = 0.0,
+        corner_errors: Mapping[str, float] | None = None,
     ) -> None:
         self.protocol = protocol
         self.link_path = Path(link_path) if link_path is not None else None
@@ -56,6 +99,9 @@ class ScaleSimulator:
         self.division_g = max(1, division_g)
         self.stream_hz = stream_hz
         self.pan = SimulatedPan(capacity_g=capacity_g)
+        self.faults = ScaleFaults(offset_g, gain_error, nonlinearity_g, dict(corner_errors or {}))
+        self.faults.check()
+        self.position = CENTER  # where on the platter the load lies (eccentricity)
         self.unplugged = False
         self.bytes_sent = 0
         self._control_path = Path(control_path) if control_path is not None else None
@@ -133,9 +179,11 @@ class ScaleSimulator:
 
     # --- the pan (any thread) --------------------------------------------------------
 
-    def place(self, grams: int) -> None:
-        """Put a load of ``grams`` on the pan (it replaces what was there)."""
-        self._call(lambda: self._set_target(grams))
+    def place(self, grams: int, position: str = CENTER) -> None:
+        """Put a load of ``grams`` on the pan at ``position`` (it replaces what was there)."""
+        if position not in POSITIONS:
+            raise ValueError(f"unknown position {position!r}; known: {', '.join(POSITIONS)}")
+        self._call(lambda: self._set_target(grams, position))
 
     def add(self, grams: int) -> None:
         self._call(lambda: self._set_target(self._target_g + grams))
@@ -145,6 +193,32 @@ class ScaleSimulator:
 
     def set_noise(self, grams: int) -> None:
         self.noise_g = max(0, grams)
+
+    def set_settle(self, ms: int) -> None:
+        self.settle_ms = max(0, ms)
+
+    def set_fault(self, name: str, *args: str) -> None:
+        """``offset G``, ``gain X``, ``nonlinearity G``, ``corner POSITION X`` or ``clear``."""
+        faults = asdict(self.faults)
+        if name == "clear" and not args:
+            faults = asdict(ScaleFaults())
+        elif name == "offset" and len(args) == 1:
+            faults["offset_g"] = int(args[0])
+        elif name == "gain" and len(args) == 1:
+            faults["gain_error"] = float(args[0])
+        elif name == "nonlinearity" and len(args) == 1:
+            faults["nonlinearity_g"] = float(args[0])
+        elif name == "corner" and len(args) == 2:
+            faults["corner_errors"][args[0]] = float(args[1])
+        else:
+            raise ValueError(f"bad fault {name!r}; e.g. {FAULT_EXAMPLES}")
+        new = ScaleFaults(**faults)
+        new.check()
+        self._call(lambda: self._set_faults(new))
+
+    def _set_faults(self, faults: ScaleFaults) -> None:
+        self.faults = faults
+        self._physics()
 
     def zero(self) -> None:
         """Press the scale's zero key: what lies on the pan now reads 0."""
@@ -202,6 +276,8 @@ class ScaleSimulator:
             "capacity_g": pan.capacity_g,
             "noise_g": self.noise_g,
             "settle_ms": self.settle_ms,
+            "position": self.position,
+            "faults": asdict(self.faults),
             "asleep": pan.asleep,
             "unplugged": self.unplugged,
             "bytes_sent": self.bytes_sent,
@@ -214,9 +290,13 @@ class ScaleSimulator:
             return "error: empty command"
         verb, args = words[0].lower(), words[1:]
         try:
-            if verb in ("place", "add", "noise"):
-                grams = int(args[0])
-                {"place": self.place, "add": self.add, "noise": self.set_noise}[verb](grams)
+            if verb == "place" and len(args) in (1, 2):
+                self.place(int(args[0]), *args[1:])
+            elif verb in ("add", "noise", "settle"):
+                amount = int(args[0])
+                {"add": self.add, "noise": self.set_noise, "settle": self.set_settle}[verb](amount)
+            elif verb == "fault":
+                self.set_fault(args[0].lower(), *args[1:])
             elif verb in ("remove", "zero", "sleep", "wake", "unplug", "replug"):
                 getattr(self, verb)()
             elif verb == "garbage":
@@ -230,7 +310,7 @@ class ScaleSimulator:
             else:
                 return f"error: unknown command {verb!r}; known: {', '.join(COMMANDS)}"
         except ValueError as err:
-            if verb == "barcode":
+            if verb in ("barcode", "fault") or "position" in str(err):
                 return f"error: {err}"
             return f"error: bad arguments for {verb!r}; e.g. place 1184, noise 2, send 02 41"
         except IndexError:
@@ -292,9 +372,10 @@ class ScaleSimulator:
         load: float
         elapsed = time.monotonic() - self._t_change
         settle_s = self.settle_ms / 1000
+        indicate = self._indication
         if elapsed >= settle_s:
             # Auto-zero tracking: an empty pan reads exactly zero, whatever the noise.
-            at_zero = self._target_g == pan.zero_offset_g + pan.tare_g
+            at_zero = round(indicate(self._target_g)) == pan.zero_offset_g + pan.tare_g
             noise = 0 if at_zero else self._rng.randint(-self.noise_g, self.noise_g)
             load = self._target_g + noise
             pan.stable = True
@@ -306,13 +387,18 @@ class ScaleSimulator:
             load += self._rng.uniform(-self.noise_g, self.noise_g)
             pan.stable = False
         self.load_g = round(load)
-        shown = load - pan.zero_offset_g - pan.tare_g
+        shown = indicate(load) - pan.zero_offset_g - pan.tare_g
         pan.weight_g = self.division_g * round(shown / self.division_g)
 
-    def _set_target(self, grams: int) -> None:
+    def _indication(self, load: float) -> float:
+        return self.faults.indicate(load, self.position, self.pan.capacity_g)
+
+    def _set_target(self, grams: int, position: str | None = None) -> None:
         self._physics()
         self._from_g = self.load_g
         self._target_g = grams
+        if position is not None:
+            self.position = position
         self._t_change = time.monotonic()
         self._physics()
 
@@ -338,9 +424,9 @@ class ScaleSimulator:
         if not pan.stable or pan.weight_g > pan.capacity_g:
             return  # a real scale refuses to zero or tare a moving or overloaded pan
         if zero or command == self.protocol.zero_command:
-            pan.zero_offset_g = self._target_g - pan.tare_g
+            pan.zero_offset_g = round(self._indication(self._target_g)) - pan.tare_g
         elif command == self.protocol.tare_command and pan.weight_g >= 0:
-            pan.tare_g = self._target_g - pan.zero_offset_g
+            pan.tare_g = round(self._indication(self._target_g)) - pan.zero_offset_g
         self._physics()
 
     def _next_command(self) -> bytes | None:
@@ -433,11 +519,18 @@ class ScaleSimulator:
         return self._slave_name
 
 
+FAULT_EXAMPLES = (
+    "fault offset 12, fault gain 0.002, fault nonlinearity 8, "
+    "fault corner front-left 0.003, fault clear"
+)
+
 COMMANDS = (
-    "place G",
+    "place G [POSITION]",
     "add G",
     "remove",
     "noise G",
+    "settle MS",
+    "fault offset G|gain X|nonlinearity G|corner POSITION X|clear",
     "zero",
     "sleep",
     "wake",
