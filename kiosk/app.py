@@ -139,6 +139,9 @@ class Lane:
         camera = Camera(sections["camera"]["url"], reconnect_s=sections["camera"]["reconnect_s"])
 
         def make_pipeline(size: tuple[int, int]) -> Any:
+            # Built on the vision thread at the first frame, after the backend link (when
+            # there is one) is up: its spool sends the evidence JPEGs that alerts cite.
+            link = self.link
             return build_pipeline(
                 sections,
                 self.config.data_dir,
@@ -146,6 +149,9 @@ class Lane:
                 sku_for_code=self._sku_for_code,
                 config=self.config,
                 products=self._catalog_now,
+                spool=self.snapshots,
+                kiosk_id=self.config.kiosk_id,
+                boot_id=link.boot_id if link is not None else "",
             )
 
         self.vision = VisionWorker(camera, make_pipeline, self.put)
@@ -179,10 +185,10 @@ class Lane:
         self._resume_payment()
         for scale in self.scales:
             scale.start()
-        if self.vision is not None:
-            self.vision.start()
         if self.config.sections["mqtt"]["enabled"]:
             self._start_backend_link()
+        if self.vision is not None:  # after the link: its evidence goes out on the spool
+            self.vision.start()
         self._ticker.start()
 
     def _resume_payment(self) -> None:

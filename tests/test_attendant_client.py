@@ -5,15 +5,21 @@ refused, claims converge across tablets, and a broker killed with -9 is survived
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+import paho.mqtt.client as mqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from backend_client.contract import event_payload
 from kiosk.app import Lane
+from kiosk.attendant import client as client_module
 from kiosk.attendant.client import TabletClient
 from kiosk.attendant.floor import FloorState
 from kiosk.attendant.keyring import AttendantSigner, enroll, unlock
@@ -223,3 +229,55 @@ def test_a_broker_killed_and_restarted_is_survived(broker_factory: Any, keys: Se
     finally:
         client.stop()
         lane.stop()
+
+
+def test_a_cited_snapshot_notifies_the_floor_listeners_at_once(
+    mosquitto: tuple[str, int], keys: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The detail screen repaints when its alert's JPEG arrives, not on the next tick: the
+    tick is switched off here, so only the image's own notify can show it. An image no
+    open alert cites changes no screen and notifies nobody."""
+    monkeypatch.setattr(client_module, "TICK_S", 3600.0)
+    host, port = mosquitto
+    store, kiosk, cited, early = "store-c4t", "lane-c4t", "snap-cited", "snap-early"
+    client = TabletClient(f"mqtt://{host}:{port}", store, unlock(keys.keyring, "att-07", PIN),
+                          tablet_id="tablet-c4t")  # fmt: skip
+    calls: list[tuple[bool, bool, bool]] = []  # alert open, cited image, early image
+
+    def listener(state: FloorState) -> None:
+        has_alert = any(cited in a.snap_ids for a in state.alerts)
+        calls.append((has_alert, client.image(cited) is not None, client.image(early) is not None))
+
+    client.subscribe(listener)
+    client.start()
+    lane = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=kiosk, protocol=mqtt.MQTTv5)
+    lane.connect(host, port)
+    lane.loop_start()
+    try:
+        assert wait_for(lambda: client.connected)
+        alert = {"event_id": str(uuid.uuid4()), "type": "alert_raised", "seq": 1, "ts": 1.0,
+                 "session_id": None, "alert_id": "a-1", "kind": "non_scan",
+                 "evidence": {"snapshots": [cited]}}  # fmt: skip
+        body = event_payload(alert, kiosk_id=kiosk, store=store, boot_id="b1")
+        lane.publish(f"opensco/{store}/kiosk/{kiosk}/evt/alert", body, qos=1)
+        assert wait_for(lambda: any(c[0] for c in calls))  # the alert's own notify is done
+        calls.clear()
+        lane.publish(f"opensco/{store}/kiosk/{kiosk}/snap/{early}", _jpeg(1), qos=1)
+        assert wait_for(lambda: client.image(early) is not None)
+        lane.publish(f"opensco/{store}/kiosk/{kiosk}/snap/{cited}", _jpeg(2), qos=1)
+        assert wait_for(lambda: calls != [])
+    finally:
+        lane.loop_stop()
+        lane.disconnect()
+        client.stop()
+    # One message thread handles both images in order: had the uncited one notified, its
+    # call (cited image still missing) would come first.
+    assert calls[0] == (True, True, True), calls
+    assert client.image(cited) == _jpeg(2)
+
+
+def _jpeg(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    ok, data = cv2.imencode(".jpg", rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    assert ok
+    return data.tobytes()

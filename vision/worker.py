@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk.core.inputs import Input
 from kiosk.errors import KioskError
@@ -28,10 +28,16 @@ from vision.tracker import IouTracker
 from vision.types import BGRImage, Frame
 from vision.zones import ZoneMap, ZoneWatcher
 
+if TYPE_CHECKING:
+    from backend_client.snapshots import SnapshotSpool
+
 logger = logging.getLogger(__name__)
 
 EXAMPLE_ZONES = Path(__file__).resolve().parent.parent / "examples" / "zones.json"
 CLAIM_MAX_AGE_S = 2.0  # a scanner claim older than this (camera stalled) is dropped
+# Evidence frames stay sharp only where items are handled; elsewhere (the aisle, the
+# shopper) they are blurred before encoding, as the demo camera's are.
+SHARP_ZONES = ("scan", "produce_scale", "bagging")
 
 # The shipped produce classifier's card names the Grocery Store data set's fine classes
 # (varieties). A store sells by kind, so each loose-produce class maps to the kind's word,
@@ -129,11 +135,17 @@ def build_pipeline(
     sku_for_code: Callable[[str], str | None] = lambda code: None,
     config: Any = None,
     products: Callable[[], Iterable[Any]] | None = None,
+    spool: SnapshotSpool | None = None,
+    kiosk_id: str = "",
+    boot_id: str = "",
 ) -> VisionPipeline:
     """A pipeline for frames of ``frame_size`` (width, height) as the config describes.
 
     ``products`` returns the catalog (its ``Product`` objects) the produce recogniser
     names SKUs from; without it produce on the scale is not recognised.
+    ``spool`` (the lane's MQTT snapshot spool, with the lane's ``kiosk_id`` and the link's
+    ``boot_id``) also sends each evidence JPEG to the tablets and the backend on
+    ``snap/<id>``; without it evidence is kept locally only.
     Raises KioskError for a bad zones file (the lane cannot place items without zones);
     a missing or broken detector, classifier, references or evidence folder only disable
     that stage.
@@ -142,7 +154,9 @@ def build_pipeline(
     zones = ZoneMap.load(vision["zones_file"] or EXAMPLE_ZONES)
     detector = _detector(sections, vision, config)
     identity = _identity(vision)
-    evidence = _evidence(vision, data_dir)
+    evidence = _evidence(
+        vision, data_dir, _privacy_mask(zones, frame_size), spool, kiosk_id, boot_id
+    )
     closed_loop = _closed_loop(config)
     return VisionPipeline(
         motion=MotionGate(),
@@ -222,16 +236,43 @@ def _produce(
     return ProduceRecogniser(classifier, products)
 
 
-def _evidence(vision: dict[str, Any], data_dir: str | Path) -> Any:
+def _privacy_mask(zones: ZoneMap, frame_size: tuple[int, int]) -> Any:
+    """255 inside the item zones (kept sharp), 0 elsewhere (blurred in every snapshot)."""
+    from vision.evidence import mask_from_polygons
+
+    sharp = [
+        [(float(x), float(y)) for x, y in z.pixels(frame_size).reshape(-1, 2)]
+        for z in zones.zones
+        if z.name in SHARP_ZONES
+    ]
+    return mask_from_polygons(frame_size[0], frame_size[1], sharp)
+
+
+def _evidence(
+    vision: dict[str, Any],
+    data_dir: str | Path,
+    privacy_mask: Any,
+    spool: SnapshotSpool | None,
+    kiosk_id: str,
+    boot_id: str,
+) -> Any:
     from vision.evidence import EvidenceStore
 
     directory = Path(vision["evidence_dir"] or Path(data_dir) / "evidence")
+    if spool is not None and not (kiosk_id and boot_id):
+        # The backend refuses snapshots without them; keep the evidence locally instead.
+        logger.error("vision: snapshots not sent to the backend (no kiosk id or boot id)")
+        spool = None
     try:
         return EvidenceStore(
             directory,
             max_bytes=vision["evidence_max_mb"] * 1024 * 1024,
             max_age_s=vision["evidence_max_age_h"] * 3600,
             max_count=100_000,
+            spool=spool,
+            kiosk_id=kiosk_id if spool is not None else "",
+            boot_id=boot_id if spool is not None else "",
+            privacy_mask=privacy_mask,
         )
     except (KioskError, OSError) as err:
         logger.error("vision: evidence snapshots off (%s)", err)

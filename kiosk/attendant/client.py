@@ -278,6 +278,7 @@ class TabletClient:
         if not jpeg.startswith(b"\xff\xd8\xff"):
             return  # only JPEGs; never stored on disk
         with self._lock:
+            known = self._images.get(snap_id) == jpeg  # a QoS 1 redelivery changes nothing
             self._images[snap_id] = jpeg
             self._images.move_to_end(snap_id)
             total = sum(len(v) for v in self._images.values())
@@ -286,12 +287,18 @@ class TabletClient:
             ):
                 _, dropped = self._images.popitem(last=False)
                 total -= len(dropped)
+            state = None if known else self.floor.snapshot()
+        # Only an image an open alert cites can change a screen (its detail view); one
+        # that comes before its alert is shown when the alert's own notify arrives.
+        if state is not None and any(snap_id in a.snap_ids for a in state.alerts):
+            self._notify(state)
 
     # --- listeners and time ---------------------------------------------------------------
 
-    def _notify(self) -> None:
+    def _notify(self, state: FloorState | None = None) -> None:
         with self._lock:
-            state = self.floor.snapshot()
+            if state is None:
+                state = self.floor.snapshot()
             listeners = list(self._listeners)
         for listener in listeners:
             try:
