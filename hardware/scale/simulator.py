@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hardware.scale.base import ScaleProtocol, SimulatedPan
+from hardware.scale.base import ScaleProtocol, SimulatedPan, strip_parity
 
 T = TypeVar("T")
 
@@ -411,6 +411,10 @@ class ScaleSimulator:
             return
         if self.pan.asleep or self.unplugged:
             return
+        if self.protocol.port.bytesize == 7:
+            # A 7-bit UART drops the parity bit; a host that computes parity itself (a pty
+            # refused 7E1) sends it in bit 7.
+            data = strip_parity(data)
         self._inbox += data
         while (command := self._next_command()) is not None:
             reply = self.protocol.respond(command, self.pan)
