@@ -272,7 +272,7 @@ def load_record(path: str | Path) -> CalibrationRecord:
 
 
 def read_results(path: str | Path) -> list[CheckResult]:
-    """CheckResults from a JSON-lines file (or a JSON list), as the check CLIs write them."""
+    """CheckResults from JSON lines, a JSON list, or ``{"results": [...]}`` (``--json``)."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as err:
@@ -281,6 +281,9 @@ def read_results(path: str | Path) -> list[CheckResult]:
     try:
         if stripped.startswith("["):
             objs = json.loads(stripped)
+        elif stripped.startswith("{") and "\n{" not in stripped:
+            whole = json.loads(stripped)  # one object: a result, or {"results": [...]}
+            objs = whole.get("results", [whole])
         else:
             objs = [json.loads(line) for line in stripped.splitlines() if line.strip()]
         return [CheckResult.from_json(o) for o in objs]
@@ -351,21 +354,25 @@ def iso(ts: float) -> str:
 
 
 def recommended_scale_settings(results: Iterable[CheckResult]) -> dict[str, dict[str, int]]:
-    """``{"bagging_scale": {"settle_ms": 300, ...}}`` from ``recommended_<key>`` figures of
-    scale results whose verdict is not FAIL (a failing scale's figures are not trusted)."""
+    """``{"bagging_scale": {"settle_ms": 300, ...}}`` from the scale results' recommendations:
+    a ``recommended`` mapping of config keys (``calibration.scale_checks.settle_check``) or
+    ``recommended_<key>`` figures. A failing result's figures are not trusted; later results
+    win over earlier ones."""
     from kiosk.config import register_all_sections
     from kiosk.config_schema import SECTIONS
 
     register_all_sections()
     out: dict[str, dict[str, int]] = {}
     for result in results:
-        if result.device not in SCALE_DEVICES or result.verdict is Verdict.FAIL:
+        section = str(result.figures.get("config_section") or result.device)
+        if section not in SCALE_DEVICES or result.verdict is Verdict.FAIL:
             continue
-        keys = {f.name for f in SECTIONS[result.device].fields}
-        for name, value in result.figures.items():
-            key = name.removeprefix(RECOMMENDED_PREFIX)
-            if name.startswith(RECOMMENDED_PREFIX) and key in keys:
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    continue
-                out.setdefault(result.device, {})[key] = round(value)
+        keys = {f.name for f in SECTIONS[section].fields if f.type is int}
+        nested = result.figures.get("recommended")
+        pairs = list(nested.items()) if isinstance(nested, Mapping) else []
+        pairs += [(k.removeprefix(RECOMMENDED_PREFIX), v) for k, v in result.figures.items()
+                  if k.startswith(RECOMMENDED_PREFIX)]  # fmt: skip
+        for key, value in pairs:
+            if key in keys and isinstance(value, int | float) and not isinstance(value, bool):
+                out.setdefault(section, {})[key] = round(value)
     return out

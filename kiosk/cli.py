@@ -40,6 +40,7 @@ CLI_PLUGINS = (
     "kiosk.scenarios.cli",
     "kiosk.attendant.cli",
     "kiosk.review.cli",
+    "calibration.cli",
 )
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
