@@ -95,7 +95,7 @@ def _report(results: list[CheckResult], as_json: bool) -> int:
         for r in results:
             shown = {k: v for k, v in r.figures.items() if not isinstance(v, dict | list)}
             figures = ", ".join(f"{k}={v}" for k, v in shown.items())
-            print(f"{r.verdict.value.upper():7} {r.check}: {figures}")
+            print(f"{r.verdict.value.upper():7} {r.check}" + (f": {figures}" if figures else ""))
             if r.advice:
                 print(f"        {r.advice}")
         print(f"overall: {verdict.value.upper()}")
