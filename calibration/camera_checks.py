@@ -215,7 +215,8 @@ def glare(frame: BGR, zones: ZoneMap | None = None) -> CheckResult:
     gray = _gray(frame)
     mask = zone_mask((gray.shape[1], gray.shape[0]), zones, ("scan", "bagging"))
     hot = ((gray >= GLARE_LEVEL) & (mask > 0)).astype(np.uint8)
-    hot = cv2.morphologyEx(hot, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # not single pixels
+    opened = cv2.morphologyEx(hot, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # no lone pixels
+    hot = np.asarray(opened, np.uint8)
     n, _labels, stats, centroids = cv2.connectedComponentsWithStats(hot, connectivity=8)
     zone_px = max(1, int((mask > 0).sum()))
     largest, where = 0, None
@@ -386,7 +387,9 @@ def read_rate(
 # zone alignment
 
 
-def expected_corners(zones: ZoneMap, zone: str, frame_size: tuple[int, int]) -> npt.NDArray:
+def expected_corners(
+    zones: ZoneMap, zone: str, frame_size: tuple[int, int]
+) -> npt.NDArray[np.float64]:
     """The zone's TL, TR, BR, BL vertices in pixels (extremes of x+y and x-y)."""
     match = [z for z in zones.zones if z.name == zone]
     if not match:

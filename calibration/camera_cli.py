@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
+from typing import Any
 
 from calibration.results import CheckResult, Verdict, overall
 from kiosk.errors import CameraError, ConfigError
@@ -67,7 +68,7 @@ def _layout(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return CardLayout(module_mm=args.module_mm)
 
 
-def _frames(url: str, skip: int, limit: int, every: int = 1) -> Iterator:  # type: ignore[type-arg]
+def _frames(url: str, skip: int, limit: int, every: int = 1) -> Generator[Any, None, None]:
     """Frames from ``url``: ``skip`` discarded (auto-exposure settling), then every
     ``every``-th up to ``limit``. A still image gives its one frame even with ``skip``."""
     from vision.camera import iter_frames

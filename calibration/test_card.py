@@ -88,7 +88,8 @@ def _ean13(gtin: str, px_per_module: int, height_px: int) -> Gray:
 
     code = zxingcpp.create_barcode(gtin, zxingcpp.BarcodeFormat.EAN13)
     img = np.asarray(code.to_image(scale=px_per_module, add_quiet_zones=True, add_hrt=False))
-    return cv2.resize(img, (img.shape[1], height_px), interpolation=cv2.INTER_NEAREST)
+    out = cv2.resize(img, (img.shape[1], height_px), interpolation=cv2.INTER_NEAREST)
+    return np.asarray(out, np.uint8)
 
 
 def _put(img: Gray, text: str, x: int, y: int, height_px: float) -> None:
@@ -163,7 +164,7 @@ def card_frame(
     paper = 30 + warped.astype(np.float32) * (205 / 255)  # ink is not black, nor paper white
     frame[:] = (frame * (1 - a) + paper[:, :, None] * a).astype(np.uint8)
     scale = np.array([[cw / layout.width_mm, 0, 0], [0, ch / layout.height_mm, 0], [0, 0, 1]])
-    return frame, np.vstack([m, [0, 0, 1]]) @ scale
+    return np.asarray(frame, np.uint8), np.vstack([m, [0, 0, 1]]).astype(np.float64) @ scale
 
 
 def paste_marker(frame: BGR, marker_id: int, center: tuple[float, float], side_px: int) -> None:
