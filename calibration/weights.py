@@ -169,8 +169,6 @@ def _row(row: Mapping[str, Any]) -> tuple[str, RunningStats]:
     mean, sd = _number(row, "mean_g"), _number(row, "sd_g")
     if mean > MAX_MEAN_G:
         raise ValueError(f"mean_g {mean} is more than {MAX_MEAN_G:.0f} g")
-    if n > 0 and mean == 0:
-        raise ValueError("mean_g is 0 with samples: an item weighs something")
     weight = _number(row, "weight", min(n, MAX_WEIGHT_SAMPLES))
     if n > 0 and not 0 < weight <= MAX_WEIGHT_SAMPLES:
         raise ValueError(f"weight {weight} must be above 0 and at most {MAX_WEIGHT_SAMPLES:.0f}")
