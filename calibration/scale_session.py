@@ -330,6 +330,7 @@ class ScaleCalibration:
         prompt: Prompt | None = None,
         repeat_n: int = 3,
         eccentric_g: int | None = None,
+        noise_s: float = 2.0,
     ) -> list[CheckResult]:
         """Every check in the order a technician works: detect, zero, span, linearity,
         repeatability, eccentricity, settle. Without a protocol, the rest is SKIPPED."""
@@ -341,7 +342,7 @@ class ScaleCalibration:
             ("scale.linearity", lambda: self.linearity_check(loads_g, prompt)),
             ("scale.repeatability", lambda: self.repeatability_check(test_g, repeat_n, prompt)),
             ("scale.eccentricity", lambda: self.eccentricity_check(eccentric_g, prompt=prompt)),
-            ("scale.settle", lambda: self.settle_check(test_g, prompt)),
+            ("scale.settle", lambda: self.settle_check(test_g, prompt, noise_s)),
         ]
         for check, step in steps:
             if found.verdict is Verdict.FAIL:
