@@ -51,7 +51,7 @@ def _lane(tmp_path: Path, events: list[Event], mqtt_url: str | None) -> Lane:
         policies = ["non_scan:alert"]
         [camera]
         enabled = true
-        url = "folder:{tmp_path / "frames"}?fps=30"
+        url = "folder:{tmp_path / "frames"}?fps=8"
         [vision]
         detector_model = "{model}"
         {link}
