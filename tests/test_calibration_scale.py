@@ -260,3 +260,15 @@ def test_cli_bad_loads_exit_2(sim: ScaleSimulator) -> None:
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert done.returncode == 2 and "--loads" in done.stderr
+
+
+def test_fault_lines_with_bad_arguments_get_a_clear_error(sim: ScaleSimulator) -> None:
+    for line in ("fault gain lots", "fault corner nowhere 0.1", "fault gain 0.9", "fault"):
+        assert send_control(sim.control_path, line).startswith("error:"), line
+    assert send_control(sim.control_path, "place 100 middle").startswith("error: unknown position")
+    fault(sim, "fault offset 7")
+    fault(sim, "settle 80")
+    status = json.loads(send_control(sim.control_path, "status"))
+    assert status["faults"]["offset_g"] == 7 and status["settle_ms"] == 80
+    fault(sim, "fault clear")
+    assert json.loads(send_control(sim.control_path, "status"))["faults"]["offset_g"] == 0
