@@ -187,6 +187,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "vision.config",
     "models.registry",
     "kiosk.ui.config",
+    "kiosk.ops.config",
 )
 
 

@@ -1,0 +1,1 @@
+"""Operations: telemetry and /metrics, diagnostics, backup and restore, privacy and security."""
