@@ -261,8 +261,14 @@ def eccentricity_check(
     failed = [p for p in positions if verdicts[p] is Verdict.FAIL]
     verdict = _worst(list(verdicts.values()))
     worst = max(positions, key=lambda p: abs(errors[p]))
+    spread = max(errors.values()) - min(errors.values())
     advice = ""
-    if verdict is not Verdict.PASS:
+    if verdict is not Verdict.PASS and len(positions) > 1 and spread <= limit / 2:
+        advice = (
+            f"Every position reads about {errors[worst]:+d} g off (MPE ±{limit:g} g) and the "
+            "corners agree: that is a span error (see scale.span), not the corners."
+        )
+    elif verdict is not Verdict.PASS:
         where = ", ".join(failed) or worst
         advice = (
             f"Off-centre loads read wrong at {where} ({errors[worst]:+d} g at {worst}, MPE "
@@ -279,6 +285,7 @@ def eccentricity_check(
             "failed_positions": failed,
             "max_error_g": errors[worst],
             "max_error_at": worst,
+            "spread_g": spread,
         },
         limits={"mpe_g": limit, **tol.limits()},
         unit="g",
