@@ -179,7 +179,8 @@ def linearity_check(
     verdicts = [tol.judge(err, lim) for err, lim in zip(errors, limits, strict=True)]
     top_applied, top_indicated = points[-1]
     slope = top_indicated / top_applied
-    deviation = [ind - slope * app for app, ind in points]
+    deviation: list[float] = [ind - slope * app for app, ind in points]
+    bow: float = max(deviation, key=lambda d: abs(d))
     worst = max(range(len(points)), key=lambda i: abs(errors[i]) / limits[i])
     verdict = _worst(verdicts)
     failed = [points[i][0] for i, v in enumerate(verdicts) if v is Verdict.FAIL]
@@ -198,7 +199,7 @@ def linearity_check(
         figures={
             "max_error_g": errors[worst],
             "max_error_at_g": points[worst][0],
-            "nonlinearity_g": round(max(deviation, key=abs), 1),
+            "nonlinearity_g": round(bow, 1),
             "failed_loads_g": failed,
             "n": len(points),
         },
