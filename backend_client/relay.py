@@ -19,6 +19,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,8 @@ class OutboxRelay:
         self._next_check = 0.0
         self._next_tele = 0.0
         self._replays: collections.deque[tuple[int, int]] = collections.deque()
+        # The lane's health and KPIs (kiosk.ops.telemetry), merged into every tele message.
+        self.tele_extra: Callable[[], dict[str, Any]] | None = None
         link.add_pump(self.pump)
         link.add_publish_hook(self._on_publish)
         link.add_connect_hook(self._on_connect)
@@ -255,6 +258,13 @@ class OutboxRelay:
             "outbox_oldest_age_s": None if oldest is None else max(0, now_ms() - oldest) / 1000,
             "devices": {"outbox": disk}, "alarm": self.health.alarm,
         }  # fmt: skip
+        if self.tele_extra is not None:
+            try:
+                extra = self.tele_extra()
+            except Exception:  # a broken figure must not stop the relay's pump
+                logger.exception("telemetry: collecting the lane's figures failed")
+            else:
+                body.update({**extra, "devices": {**extra.get("devices", {}), "outbox": disk}})
         self.link.client.publish(topics.tele, json.dumps(body, sort_keys=True), qos=0)
 
     # --- replay requests (any thread) -----------------------------------------------------

@@ -23,6 +23,7 @@ from kiosk.core.inputs import BarcodeRead, Input, PaymentResult, Platform, Tick
 from kiosk.core.kpis import KpiTracker
 from kiosk.core.session import State
 from kiosk.engine import Engine, EngineThread
+from kiosk.ops.telemetry import LaneTelemetry, tele_fields
 from kiosk.replay import load_catalog_file
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,9 @@ class Lane:
         # Loss-prevention KPIs of this process's sessions, for telemetry and `health()`.
         self.kpis = KpiTracker()
         self._kpi_lock = threading.Lock()
+        # Health and KPIs for the tele topic and the loopback /metrics endpoint ([ops]).
+        self.telemetry = LaneTelemetry(self)
+        self.metrics: Any = None
         self._build_devices()
 
     # --- construction -------------------------------------------------------------------
@@ -154,7 +158,11 @@ class Lane:
                 boot_id=link.boot_id if link is not None else "",
             )
 
-        self.vision = VisionWorker(camera, make_pipeline, self.put)
+        def put_counted(item: Input) -> None:
+            self.telemetry.vision_input(item)
+            self.put(item)
+
+        self.vision = VisionWorker(camera, make_pipeline, put_counted)
 
     def _sku_for_code(self, gtin: str) -> str | None:
         """The SKU a camera read claims (for the identity check); None when unknown."""
@@ -190,6 +198,22 @@ class Lane:
         if self.vision is not None:  # after the link: its evidence goes out on the spool
             self.vision.start()
         self._ticker.start()
+        self._start_metrics()
+
+    def _start_metrics(self) -> None:
+        """Prometheus text on 127.0.0.1 only; a taken port is logged, the lane still sells."""
+        from kiosk.ops.metrics_http import MetricsServer, render_metrics
+
+        port = self.config.sections["ops"]["metrics_port"]
+        if not port:
+            return
+        try:
+            self.metrics = MetricsServer(lambda: render_metrics(self.telemetry.snapshot()), port)
+        except OSError as err:
+            logger.error("metrics endpoint off: cannot listen on 127.0.0.1:%d (%s)", port, err)
+            return
+        self.metrics.start()
+        logger.info("metrics on %s", self.metrics.url)
 
     def _resume_payment(self) -> None:
         """A sale recovered while the terminal had its request: whatever happened to that
@@ -209,6 +233,8 @@ class Lane:
         """Producers first (their last inputs still reach the journal), then the engine,
         then the devices (queued prints and lamps finish)."""
         self._stop.set()
+        if self.metrics is not None:
+            self.metrics.stop()
         if self._ticker.is_alive():
             self._ticker.join(timeout=5)
         if self.link is not None:
@@ -269,7 +295,9 @@ class Lane:
             retention_days=values["retention_days"],
             budget_mb=values["budget_mb"],
             alarm_fraction=values["alarm_fraction"],
+            tele_interval_s=self.config.sections["ops"]["tele_interval_s"],
         )
+        self.relay.tele_extra = lambda: tele_fields(self.telemetry.snapshot())
         from backend_client.snapshots import SnapshotPublisher, SnapshotSpool
 
         # Vision adds evidence here; alerts cite it by snap id.
@@ -348,7 +376,9 @@ class Lane:
         engine = self.engine_thread.engine
         with self._kpi_lock:
             for event in events:
-                self.kpis.observe(event.to_dict())
+                record = event.to_dict()
+                self.kpis.observe(record)
+                self.telemetry.observe(record)
         for event in events:
             self._route(event)
         if self.light is not None and engine is not None:
