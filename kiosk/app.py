@@ -84,6 +84,7 @@ class Lane:
         self.snapshots: Any = None
         self.vision: Any = None
         self.lane_state: Any = None  # backend_client.lane_state summary, with the MQTT link
+        self.backups: Any = None  # kiosk.ops.backup_schedule, when [ops] backup_dir is set
         self._lane_state_lock = threading.Lock()
         self._out_of_service: str | None = None
         # Loss-prevention KPIs of this process's sessions, for telemetry and `health()`.
@@ -199,6 +200,11 @@ class Lane:
             self.vision.start()
         self._ticker.start()
         self._start_metrics()
+        if self.config.sections["ops"]["backup_dir"]:
+            from kiosk.ops.backup_schedule import BackupScheduler
+
+            self.backups = BackupScheduler.for_lane(self.config)
+            self.backups.start()
 
     def _start_metrics(self) -> None:
         """Prometheus text on 127.0.0.1 only; a taken port is logged, the lane still sells."""
@@ -235,6 +241,8 @@ class Lane:
         self._stop.set()
         if self.metrics is not None:
             self.metrics.stop()
+        if self.backups is not None:
+            self.backups.stop()
         if self._ticker.is_alive():
             self._ticker.join(timeout=5)
         if self.link is not None:

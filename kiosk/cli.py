@@ -41,6 +41,7 @@ CLI_PLUGINS = (
     "kiosk.attendant.cli",
     "kiosk.review.cli",
     "calibration.cli",
+    "kiosk.ops.backup_cli",
     "kiosk.ops.doctor_cli",
 )
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
