@@ -12,6 +12,7 @@ exception out of a check; bad arguments (a load over capacity) raise ``ValueErro
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
@@ -22,7 +23,7 @@ from calibration.scale_checks import NoiseFigures, Tolerance
 from hardware.cli import probe_order
 from hardware.scale.base import get_protocol
 from hardware.scale.serial_adapter import ScaleState, SerialScale
-from kiosk.core.inputs import Platform
+from kiosk.core.inputs import Platform, WeightReading, WeightStatus
 
 CENTER = "center"
 CORNERS = ("front-left", "front-right", "back-left", "back-right")
@@ -90,6 +91,8 @@ class ScaleCalibration:
         self.tried: list[str] = []
         self._scale: SerialScale | None = None
         self._detected: str | None = None
+        self._adapter_lock = threading.Lock()  # the UI thread and the check worker both start it
+        self._live: WeightReading | None = None  # the adapter's newest reading, any thread
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -102,9 +105,11 @@ class ScaleCalibration:
         self.close()
 
     def close(self) -> None:
-        if self._scale is not None:
-            self._scale.stop()
-            self._scale = None
+        with self._adapter_lock:
+            scale, self._scale = self._scale, None
+            self._live = None
+        if scale is not None:
+            scale.stop()
 
     def detect(self) -> str:
         """The protocol the scale speaks: the configured one if it answers, else the first
@@ -134,15 +139,42 @@ class ScaleCalibration:
         return checks.detect_result(self.platform, name, self.tried, time.time())
 
     def _adapter(self) -> SerialScale:
+        protocol = get_protocol(self.detect())  # outside the lock: it may take a while
+        with self._adapter_lock:
+            if self._scale is None:
+                self._scale = SerialScale(
+                    self.port_url,
+                    protocol,
+                    Platform(self.platform.removesuffix("_scale")),
+                    poll_hz=self.poll_hz,
+                    on_reading=self._on_reading,
+                    zero_before_trust=False,  # the technician checks zero themselves
+                ).start()
+            return self._scale
+
+    def _on_reading(self, reading: WeightReading) -> None:
+        self._live = reading  # one reference swap: readers on other threads see old or new
+
+    # --- the live readout (any thread, never blocks) -----------------------------------
+
+    def live_reading(self) -> tuple[int, bool] | None:
+        """The newest indicated weight and its stable flag, or None: before detection,
+        before the first frame, or while the scale is offline. Starts the adapter's reader
+        thread once the protocol is known (a thread start, not a wait), so the readout
+        runs between checks too."""
+        if self._detected is None:
+            return None  # detection probes the port for seconds: never from the UI thread
         if self._scale is None:
-            self._scale = SerialScale(
-                self.port_url,
-                get_protocol(self.detect()),
-                Platform(self.platform.removesuffix("_scale")),
-                poll_hz=self.poll_hz,
-                zero_before_trust=False,  # the technician checks zero themselves
-            ).start()
-        return self._scale
+            self._adapter()
+        live = self._live
+        if live is None or live.status is WeightStatus.OFFLINE:
+            return None
+        return live.weight_g, live.stable
+
+    def live_g(self) -> int | None:
+        """The newest indicated weight in grams (see ``live_reading``)."""
+        live = self.live_reading()
+        return None if live is None else live[0]
 
     # --- reading ---------------------------------------------------------------------
 

@@ -132,6 +132,13 @@ def test_dragging_a_zone_vertex_moves_the_saved_zone_by_the_drag(lane_factory) -
     assert app.results["camera.zones"][0].figures["vertices_moved"] == 1
 
 
+def _steady_g(text: str) -> int | None:
+    """The grams a steady live readout shows ("1 500 g"); None for "—" or a moving "~ ..."."""
+    if not text.endswith(" g") or text.startswith("~"):
+        return None
+    return int(text[:-2].replace(" ", ""))
+
+
 @pytest.mark.slow
 def test_span_step_passes_a_good_scale_and_fails_it_after_a_gain_fault(lane_factory) -> None:
     from hardware.scale.simulator import send_control
@@ -143,6 +150,13 @@ def test_span_step_passes_a_good_scale_and_fails_it_after_a_gain_fault(lane_fact
     assert app.step.key == "bagging_scale.zero"
     drv.tap(screen.ids.skip)
     assert app.step.key == "bagging_scale.span"
+
+    # Between checks the live readout follows the pan, read from the running adapter.
+    live = screen.ids.live
+    assert send_control(lane.sim.control_path, "place 1500 center") == "ok"
+    drv.wait(lambda: _steady_g(live.text) in range(1498, 1503), f"1500 g live ({live.text})")
+    assert send_control(lane.sim.control_path, "remove") == "ok"
+    drv.wait(lambda: _steady_g(live.text) in range(-2, 3), f"an empty pan live ({live.text})")
 
     good = drv.scale_step(lane.hands, shoot=False)[0]
     assert good.check == "scale.span" and good.verdict is Verdict.PASS

@@ -205,16 +205,23 @@ class LaneDevices:
         results.append(cc.read_rate(frames, CARD_GTIN))
         return results
 
-    def live_g(self, device: str) -> int | None:
+    def live_reading(self, device: str) -> tuple[int, bool] | None:
+        """The device's newest (grams, stable), or None (not found, not read yet, offline).
+        Never blocks: the UI tick calls it."""
         session = self.scales.get(device)
-        live = getattr(session, "live_g", None)
+        live = getattr(session, "live_reading", None)
         if live is None:
             return None
         try:
             value = live()
-        except Exception:
+        except Exception:  # a port gone mid-session: the readout shows "—", the check says why
+            logger.debug("live weight of %s unavailable", device, exc_info=True)
             return None
-        return None if value is None else int(value)
+        return None if value is None else (int(value[0]), bool(value[1]))
+
+    def live_g(self, device: str) -> int | None:
+        live = self.live_reading(device)
+        return None if live is None else live[0]
 
     def start_record(self, technician: str) -> None:
         """A new record for this session (R's ``calibration.record``); raises RecordError

@@ -82,5 +82,13 @@ class ScaleScreen(CalScreen):
     def tick(self, app: CalibrationApp) -> None:
         if self.step is None:
             return
-        grams = app.devices.live_g(self.step.device)
-        self.ids.live.text = "—" if grams is None else f"{grams:,} g".replace(",", " ")
+        self.ids.live.text = live_text(app.devices.live_reading(self.step.device))
+
+
+def live_text(live: tuple[int, bool] | None) -> str:
+    """"2 000 g" when steady, "~ 2 040 g" while the weight moves, "—" with no reading."""
+    if live is None:
+        return "—"
+    grams, stable = live
+    shown = f"{grams:,} g".replace(",", " ")
+    return shown if stable else f"~ {shown}"
