@@ -86,7 +86,7 @@ class ScaleScreen(CalScreen):
 
 
 def live_text(live: tuple[int, bool] | None) -> str:
-    """"2 000 g" when steady, "~ 2 040 g" while the weight moves, "—" with no reading."""
+    """The readout: "2 000 g" when steady, "~ 2 040 g" while it moves, "—" with none."""
     if live is None:
         return "—"
     grams, stable = live
