@@ -73,7 +73,7 @@ class BackupScheduler(threading.Thread):
         self.keep = keep
         self.config_path = config_path
         self.clock = clock
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._lock = threading.Lock()
         self.made = 0
         self.failures = 0
@@ -89,7 +89,7 @@ class BackupScheduler(threading.Thread):
         )  # fmt: skip
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         if self.is_alive():
             self.join(timeout=30)  # a backup in progress finishes: never a .partial left
 
@@ -102,7 +102,7 @@ class BackupScheduler(threading.Thread):
 
     def run(self) -> None:
         wait = self._wait_s()
-        while not self._stop.wait(wait):
+        while not self._halt.wait(wait):
             self.run_once()
             wait = self._wait_s()
 
