@@ -26,6 +26,7 @@ import numpy as np
 
 from kiosk.errors import KioskError
 from kiosk.files import write_atomically
+from vision.privacy import blur_faces
 from vision.types import BGRImage, Box
 
 _LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+()-]{0,79}")
@@ -103,6 +104,7 @@ class ClosedLoopRecorder:
         if x2 - x1 < 4 or y2 - y1 < 4:
             raise ClosedLoopError(f"box {box} is too small or outside the {w}x{h} frame")
         crop = np.ascontiguousarray(image[y1:y2, x1:x2])
+        crop, _ = blur_faces(crop)  # a face held up with the item is never kept sharp
         ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
             raise ClosedLoopError("JPEG encoding failed")
@@ -160,6 +162,16 @@ class ClosedLoopRecorder:
                 p.unlink(missing_ok=True)
             total -= entry.size
             del index[item_id]
+
+    def prune(self) -> int:
+        """Delete crops past the age, count or byte limit (also done on every save); the
+        number of crops removed. The lane calls this periodically, so crops age out on an
+        idle lane too."""
+        with self._lock:
+            index = self._load_index()
+            before = len(index)
+            self._prune(index, self._clock())
+            return before - len(index)
 
     def stats(self) -> dict[str, int]:
         with self._lock:

@@ -38,12 +38,14 @@ from backend_client.schema_validation import SNAPSHOT_MAX_BYTES
 from backend_client.snapshots import SnapshotSpool
 from kiosk.errors import BackendError, KioskError
 from kiosk.files import write_atomically
+from vision.privacy import blur_faces
 from vision.types import Box, Frame
 
 logger = logging.getLogger(__name__)
 
 SNAP_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")  # the backend's snap_id pattern
 _BOX_COLOUR = (0, 200, 255)
+PRUNE_EVERY_S = 60.0  # retention sweep period while frames flow
 _BLUR_FACTOR = 16  # outside the zones: downscale this much and back (not recoverable)
 
 
@@ -122,6 +124,7 @@ class EvidenceStore:
         recent_frames: int = 30,
         recent_interval_ms: int = 100,
         clock: Callable[[], float] = time.time,
+        face_blur: bool = True,
     ) -> None:
         if max_bytes <= 0 or max_age_s <= 0 or max_count <= 0:
             raise ValueError("max_bytes, max_age_s and max_count must be positive")
@@ -137,12 +140,14 @@ class EvidenceStore:
         self.jpeg_quality = jpeg_quality
         self.spool, self.kiosk_id, self.boot_id = spool, kiosk_id, boot_id
         self.privacy_mask = privacy_mask
+        self.face_blur = face_blur  # faces pixelated before encoding (vision/privacy.py)
         self._masks: dict[tuple[int, int], npt.NDArray[np.bool_]] = {}
         self.recent_interval_ms = recent_interval_ms
         self._recent: deque[Frame] = deque(maxlen=max(1, recent_frames))
         self._clock = clock
         self._lock = threading.Lock()
         self._index: dict[str, _Entry] = {}
+        self._next_prune_s = 0.0
         self._scan()
         self.prune()
 
@@ -215,7 +220,12 @@ class EvidenceStore:
     # -- the recent ring ---------------------------------------------------------------
 
     def remember(self, frame: Frame) -> None:
-        """Offer a frame to the ring; kept at most every ``recent_interval_ms``."""
+        """Offer a frame to the ring; kept at most every ``recent_interval_ms``. Also the
+        periodic retention sweep: snapshots age out on a lane that takes no new ones."""
+        now = self._clock()
+        if now >= self._next_prune_s:
+            self._next_prune_s = now + PRUNE_EVERY_S
+            self.prune(now)
         with self._lock:
             last = self._recent[-1].ts_ms if self._recent else None
             # Thin the ring to one frame per interval (a clock stepped back is let through).
@@ -279,6 +289,8 @@ class EvidenceStore:
             )
             blurred = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
             image = np.where(mask[..., None], image, blurred)
+        if self.face_blur:
+            image, _ = blur_faces(image)
         ox = oy = 0
         region = None
         if crop is not None:
