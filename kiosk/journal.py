@@ -8,6 +8,12 @@ When a session ends, the core's between-session snapshot is stored in that same
 transaction too; recovery = last checkpoint + the inputs journaled after it.
 
 SQLite runs in WAL mode with ``synchronous=FULL``: a committed input survives power loss.
+
+Retention: recovery needs only the inputs after the checkpoint, so when a checkpoint is
+written, inputs before it that are older than ``input_retention_ms`` (by input time) are
+deleted in the same transaction, at most once per ``INPUT_PRUNE_EVERY_MS``. Outbox rows are
+pruned by the relay only once acknowledged (``outbox_prune``), so replay requests are served
+for ``[mqtt] retention_days``.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from kiosk.errors import InputFormatError, JournalError
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+HOUR_MS = 3_600_000
+INPUT_RETENTION_MS = 7 * 24 * HOUR_MS  # a week of inputs stays for support and forensics
+INPUT_PRUNE_EVERY_MS = HOUR_MS
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS inputs (
@@ -68,6 +77,9 @@ class Journal:
         """Open or create a journal. ``new_journal_id`` names a new one (replays use a
         fixed name so their event ids are reproducible); a live lane gets a random one."""
         self.path = Path(path)
+        self.input_retention_ms = INPUT_RETENTION_MS  # 0 keeps every input
+        self._inputs_pruned_at_ms = 0
+        self.inputs_pruned = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # The relay and `sco outbox` share the file: wait for their write locks, never
@@ -133,12 +145,32 @@ class Journal:
                     "VALUES (1, ?, ?)",
                     (input_id, json.dumps(snap, sort_keys=True)),
                 )
+                self._prune_inputs(int(input_id or 0), item.ts_ms)
             self._db.execute("COMMIT")
             return events
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+
+    def _prune_inputs(self, checkpoint_id: int, now_ms: int) -> None:
+        """Inside ``record``'s transaction, right after a checkpoint at ``checkpoint_id``:
+        drop inputs before it older than the retention (never one recovery replays)."""
+        if (
+            self.input_retention_ms <= 0
+            or now_ms - self._inputs_pruned_at_ms < INPUT_PRUNE_EVERY_MS
+        ):
+            return
+        self._inputs_pruned_at_ms = now_ms
+        # The oldest input still inside the window: scanned from the oldest id, so after the
+        # first prune this reads about an hour of rows. A clock stepped back only keeps more.
+        row = self._db.execute(
+            "SELECT id FROM inputs WHERE ts_ms >= ? ORDER BY id LIMIT 1",
+            (now_ms - self.input_retention_ms,),
+        ).fetchone()
+        keep_from = min(int(row[0]), checkpoint_id) if row else checkpoint_id
+        cur = self._db.execute("DELETE FROM inputs WHERE id < ?", (keep_from,))
+        self.inputs_pruned += max(cur.rowcount, 0)
 
     # --- recovery -----------------------------------------------------------------------
 

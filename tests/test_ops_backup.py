@@ -331,3 +331,41 @@ def test_the_cli_backs_up_lists_prunes_and_verifies(
     os.truncate(newest, newest.stat().st_size // 2)
     assert sco(["backup", "verify", str(newest)]) == 2
     assert "damaged" in capsys.readouterr().err
+
+
+def test_journal_retention_drops_only_old_inputs_before_the_checkpoint(
+    tmp_path: Path, catalog: Path
+) -> None:
+    from kiosk.core.inputs import Tick
+    from kiosk.journal import INPUT_RETENTION_MS
+
+    day = 24 * 3_600_000
+    rules = "[checkout]\ncancel_requires_attendant = false\n"
+    config = load_config(write_config(tmp_path / "lane.toml", tmp_path / "data", catalog, rules))
+    engine = Engine(_catalog(catalog), config.core_settings(), tmp_path / "data")
+    for i in range(5):  # an idle lane: every input is checkpointed
+        engine.submit(Tick(i * 1000))
+    assert engine.journal is not None and engine.journal.inputs_pruned == 0
+    later = INPUT_RETENTION_MS + 2 * day
+    engine.submit(ShopperAction(later - day, "start", {"language": "en"}))
+    engine.submit(BarcodeRead(later - day + 10, WATER, "EAN13"))  # an open sale, a day old
+    engine.submit(Tick(later))  # no checkpoint while the sale is open: nothing pruned yet
+    assert engine.journal.inputs_pruned == 0
+    cart = [line.to_dict() for line in engine.checkout.lines]
+    engine.close()
+    with sqlite3.connect(tmp_path / "data" / "journal.sqlite3") as db:
+        rows_before = db.execute("SELECT COUNT(*) FROM inputs").fetchone()[0]
+    restarted = Engine(_catalog(catalog), config.core_settings(), tmp_path / "data")
+    assert [line.to_dict() for line in restarted.checkout.lines] == cart
+    restarted.submit(ShopperAction(later + 1000, "cancel", {}))
+    restarted.submit(Tick(later + 2000))
+    assert not restarted.checkout.session_open
+    restarted.close()
+    with sqlite3.connect(tmp_path / "data" / "journal.sqlite3") as db:
+        kept = [r[0] for r in db.execute("SELECT ts_ms FROM inputs ORDER BY id")]
+        after_id = db.execute("SELECT after_input_id FROM checkpoints").fetchone()[0]
+        last_id = db.execute("SELECT MAX(id) FROM inputs").fetchone()[0]
+    assert rows_before == 8
+    # The week-old idle ticks are gone; the day-old sale's inputs stay (inside the window).
+    assert min(kept) >= later - day and len(kept) == 5
+    assert last_id >= after_id  # recovery's anchor row is kept
