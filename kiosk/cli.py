@@ -43,6 +43,8 @@ CLI_PLUGINS = (
     "calibration.cli",
     "kiosk.ops.backup_cli",
     "kiosk.ops.doctor_cli",
+    "kiosk.ops.status_cli",
+    "kiosk.ops.audit_cli",
 )
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
