@@ -92,6 +92,8 @@ class TrustStore:
 
     def __init__(self, keys: Iterable[TrustedKey] = ()) -> None:
         self._keys: dict[str, TrustedKey] = {}
+        self._source: Path | None = None  # set by load(): the folder re-read on change
+        self._stamp: tuple[tuple[str, int, int], ...] = ()
         for key in keys:
             if key.role not in ROLES:
                 raise ConfigError(f"key {key.key_id!r}: unknown role {key.role!r}; use {ROLES}")
@@ -104,6 +106,7 @@ class TrustStore:
         """Read ``trust.toml`` and the ``<key_id>.pub`` file of each key it lists."""
         directory = Path(directory)
         path = directory / TRUST_FILE
+        stamp = _folder_stamp(directory)  # before reading: a change while loading reloads again
         try:
             table = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as err:
@@ -124,13 +127,47 @@ class TrustStore:
                 raise ConfigError(f"{path}: key id {key_id!r} cannot name a file")
             public = load_public_key(directory / f"{key_id}.pub")
             keys.append(TrustedKey(key_id, public, str(role), issuer))
-        return cls(keys)
+        store = cls(keys)
+        store._source, store._stamp = directory, stamp
+        return store
+
+    def refresh(self) -> bool:
+        """Key rotation without a restart: when trust.toml or a .pub file in the folder
+        changed, load it again; True if the keys were replaced. A folder caught mid-edit or
+        broken keeps the keys it had (logged), so a bad rotation never locks a lane out."""
+        if self._source is None:
+            return False
+        stamp = _folder_stamp(self._source)
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            fresh = TrustStore.load(self._source)
+        except ConfigError as err:
+            logger.error("trust store not reloaded, old keys kept: %s", err)
+            return False
+        self._keys = fresh._keys
+        logger.warning("trust store reloaded: keys %s", sorted(self._keys))
+        return True
 
     def get(self, key_id: str) -> TrustedKey | None:
+        self.refresh()
         return self._keys.get(key_id)
 
     def __len__(self) -> int:
         return len(self._keys)
+
+
+def _folder_stamp(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, mtimes and sizes of trust.toml and the .pub files: what a rotation changes."""
+    out = []
+    for p in sorted([directory / TRUST_FILE, *directory.glob("*.pub")]):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        out.append((p.name, st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

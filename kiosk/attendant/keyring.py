@@ -144,6 +144,7 @@ def unlock(
     now = clock()
     if now < locked_until:
         when = time.strftime("%H:%M:%S", time.localtime(locked_until))
+        _audit(keyring_dir, attendant_id, "locked_out")
         raise PinError(f"too many wrong PINs: locked until {when}", locked_until=locked_until)
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
@@ -162,6 +163,7 @@ def unlock(
         der = AESGCM(_derive(pin, salt)).decrypt(nonce, sealed, _aad(attendant_id, key_id))
     except (PinError, InvalidTag):
         failures += 1
+        _audit(keyring_dir, attendant_id, "wrong_pin")
         if failures >= MAX_ATTEMPTS:
             _write_attempts(lock_file, 0, now + LOCKOUT_S)
             when = time.strftime("%H:%M:%S", time.localtime(now + LOCKOUT_S))
@@ -177,7 +179,15 @@ def unlock(
         raise ConfigError(f"{path} does not hold an Ed25519 key")
     if failures:
         _write_attempts(lock_file, 0, 0.0)
+    _audit(keyring_dir, attendant_id, "ok", f"key_id={key_id}")
     return AttendantSigner(attendant_id, key_id, key)
+
+
+def _audit(keyring_dir: str | Path, attendant_id: str, outcome: str, detail: str = "") -> None:
+    # The tablet's sign-in trail (sco audit export --tablet-dir); never the PIN.
+    from kiosk.ops.audit import AUDIT_FILE, append_event
+
+    append_event(Path(keyring_dir) / AUDIT_FILE, "sign_in", attendant_id, "unlock", outcome, detail)
 
 
 def _read_attempts(path: Path) -> tuple[int, float]:

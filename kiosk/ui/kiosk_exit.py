@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("KIVY_NO_ARGS", "1")  # Kivy must never read sco's command line
@@ -36,9 +37,15 @@ CORNER_WINDOW_S = 3.0
 class PinPopup(ModalView):
     """A modal PIN pad; ``on_ok`` runs once ``guard`` accepts the typed PIN."""
 
-    def __init__(self, guard: PinGuard, on_ok: Callable[[], None], **kw: Any) -> None:
+    def __init__(
+        self,
+        guard: PinGuard,
+        on_ok: Callable[[], None],
+        audit: Callable[[str], None] = lambda outcome: None,
+        **kw: Any,
+    ) -> None:
         super().__init__(size_hint=(0.45, None), auto_dismiss=False, **kw)
-        self.guard, self.on_ok = guard, on_ok
+        self.guard, self.on_ok, self._audit = guard, on_ok, audit
         self.value = ""
         box = Panel()  # the theme's panel colour, as tall as its keys
         box.bind(height=self.setter("height"))
@@ -73,6 +80,7 @@ class PinPopup(ModalView):
         typed, self.value = self.value, ""
         self.display.text = ""
         verdict = self.guard.check(typed)
+        self._audit("ok" if verdict.ok else "refused")
         if verdict.ok:
             self.dismiss()
             self.on_ok()
@@ -85,9 +93,12 @@ class PinPopup(ModalView):
 class KioskExit:
     """Binds the window so that nothing but the attendant PIN ends kiosk mode."""
 
-    def __init__(self, guard: PinGuard, on_exit: Callable[[], None]) -> None:
+    def __init__(
+        self, guard: PinGuard, on_exit: Callable[[], None], audit_path: str | Path | None = None
+    ) -> None:
         self.guard = guard
         self.on_exit = on_exit
+        self.audit_path = audit_path  # <data_dir>/audit.jsonl: every exit attempt, no PIN
         self.popup: PinPopup | None = None
         self.swallowed = 0  # close requests refused (Escape, close button, Alt+F4)
         self._taps: list[float] = []
@@ -110,9 +121,15 @@ class KioskExit:
 
     def open_pad(self) -> PinPopup:
         if self.popup is None or self.popup.parent is None:
-            self.popup = PinPopup(self.guard, self.on_exit)
+            self.popup = PinPopup(self.guard, self.on_exit, self._audit)
             self.popup.open()
         return self.popup
+
+    def _audit(self, outcome: str) -> None:
+        if self.audit_path is not None:
+            from kiosk.ops.audit import append_event
+
+            append_event(self.audit_path, "pin_exit", "", "leave_kiosk_mode", outcome)
 
     def _on_close(self, *_args: Any, **_kw: Any) -> bool:
         self.swallowed += 1

@@ -189,7 +189,7 @@ class KioskMode:
             print_receipt=None,  # the lane prints each completed sale itself
             window_size=self.window_size,
         )
-        self.exit = KioskExit(self.guard, self._leave)
+        self.exit = KioskExit(self.guard, self._leave, Path(self.config.data_dir) / "audit.jsonl")
         self.app.bind(on_start=lambda *_a: self.exit.install())
         return self.app
 
