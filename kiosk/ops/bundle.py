@@ -28,6 +28,7 @@ from typing import Any
 
 from kiosk import __version__
 from kiosk.ops.bundle_redact import (
+    mask_known,
     payment_references,
     redact_config_text,
     redact_log_text,
@@ -58,20 +59,25 @@ def make_bundle(report: DoctorReport, out: str | os.PathLike[str],
     """Write the bundle (``.zip`` by its name, else ``.tar.gz``) atomically."""
     counts: Counter[str] = Counter()
     files: dict[str, bytes] = {}
-    files["doctor.txt"] = (report.text() + "\n").encode()
-    files["doctor.json"] = _json(report.to_dict())
+    secrets: set[str] = set()
     settings = _raw_settings(report.config_path)
     raw = _read(Path(report.config_path))
     if raw is not None:
         name = Path(report.config_path).name or "kiosk.toml"
         text = raw.decode("utf-8-sig", errors="replace")
-        files[f"config/{name}"] = redact_config_text(text, counts).encode()
+        files[f"config/{name}"] = redact_config_text(text, counts, secrets).encode()
     refs: set[str] = set()
     data_dir = settings.get("kiosk", {}).get("data_dir") or "var/opensco"
     files.update(_journal(Path(data_dir), journal_rows, counts, refs))
     log_file = str(settings.get("logging", {}).get("file") or "")
     if log_file:
-        files.update(_logs(Path(log_file), refs, counts))
+        files.update(_logs(Path(log_file), refs | secrets, counts))
+    # The validator quotes bad values, a malformed PIN hash among them.
+    for name, body in (
+        ("doctor.txt", report.text() + "\n"),
+        ("doctor.json", _json(report.to_dict()).decode()),
+    ):
+        files[name] = mask_known(body, secrets | refs, counts, "doctor report: secret").encode()
     files["versions.json"] = _json(versions(report))
     files["MANIFEST.txt"] = _manifest(files, counts, log_file).encode()
     path = Path(out)
@@ -119,13 +125,19 @@ def _journal(data_dir: Path, rows: int, counts: Counter[str], refs: set[str]) ->
     for row_id, ts_ms, body in reversed(inputs):
         record = _loads(body)
         refs |= payment_references(record)
-        out_inputs.append({"id": row_id, "ts_ms": ts_ms,
-                           "input": redact_record(record, counts, "journal inputs")})
+        out_inputs.append(
+            {"id": row_id, "ts_ms": ts_ms, "input": redact_record(record, counts, "journal inputs")}
+        )
     for seq, sent_at_ms, payload in reversed(events):
         record = _loads(payload)
         refs |= payment_references(record)
-        out_events.append({"seq": seq, "sent_at_ms": sent_at_ms,
-                           "event": redact_record(record, counts, "journal events")})
+        out_events.append(
+            {
+                "seq": seq,
+                "sent_at_ms": sent_at_ms,
+                "event": redact_record(record, counts, "journal events"),
+            }
+        )
     return {"journal/inputs.jsonl": _lines(out_inputs), "journal/events.jsonl": _lines(out_events)}
 
 
@@ -137,7 +149,9 @@ def _loads(text: str) -> Any:
 
 
 def _lines(records: list[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records).encode()
+    return "".join(
+        json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records
+    ).encode()
 
 
 def _logs(log_file: Path, refs: set[str], counts: Counter[str]) -> dict[str, bytes]:

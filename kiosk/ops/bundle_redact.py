@@ -45,9 +45,10 @@ _PAY_FIELD = re.compile(
 )
 
 
-def redact_config_text(text: str, counts: Counter[str]) -> str:
+def redact_config_text(text: str, counts: Counter[str], secrets: set[str]) -> str:
     """The config file as written, with secret values, URL passwords and PEM blocks masked.
-    Line-based, so a config that is not valid TOML (the reason for the bundle) still goes."""
+    Line-based, so a config that is not valid TOML (the reason for the bundle) still goes.
+    The masked values go into ``secrets``: the doctor report may quote a bad one."""
     text = _mask_pem(text, counts, "config: PEM block")
     out = []
     section = ""
@@ -61,9 +62,27 @@ def redact_config_text(text: str, counts: Counter[str]) -> str:
             bare = key.strip('"')
             if _SECRET_KEY.search(bare) and not bare.endswith(("_env", "_file")):
                 counts[f"config: value of {section}.{bare}"] += 1
+                secrets.update(_quoted_forms(value.strip().strip("'\"")))
                 line = f'{indent}{key}{eq}"{MASK}"'
         out.append(mask_url_passwords(line, counts, "config: password in a URL"))
     return "\n".join(out) + "\n"
+
+
+def _quoted_forms(value: str) -> set[str]:
+    """A value and the cut form error messages show of a long one (first 37 characters)."""
+    if len(value) < 4:
+        return set()  # too short to find safely; the config line itself is masked
+    return {value, value[:37]} if len(value) > 40 else {value}
+
+
+def mask_known(text: str, known: set[str], counts: Counter[str], what: str) -> str:
+    """Every occurrence of a known secret or payment reference, longest first."""
+    for secret in sorted(known, key=len, reverse=True):
+        n = text.count(secret)
+        if n:
+            text = text.replace(secret, MASK)
+            counts[what] += n
+    return text
 
 
 def mask_url_passwords(text: str, counts: Counter[str], what: str) -> str:
@@ -87,11 +106,7 @@ def redact_log_text(text: str, known: set[str], counts: Counter[str]) -> str:
     text, n = _PAY_FIELD.subn(lambda m: m.group(1) + MASK, text)
     if n:
         counts["logs: payment field (reference, auth code, card)"] += n
-    for secret in sorted(known, key=len, reverse=True):
-        n = text.count(secret)
-        if n:
-            text = text.replace(secret, MASK)
-            counts["logs: payment reference from the journal"] += n
+    text = mask_known(text, known, counts, "logs: payment reference or secret seen elsewhere")
     return mask_url_passwords(text, counts, "logs: password in a URL")
 
 

@@ -95,8 +95,15 @@ def run_doctor(
         try:
             got = check(ctx)
         except Exception as err:  # a bug in one check must not hide the others
-            got = [result(name, name.capitalize(), Level.FAIL, f"the check itself failed: {err!r}",
-                          "Report this to support with the bundle (sco doctor --bundle).")]
+            got = [
+                result(
+                    name,
+                    name.capitalize(),
+                    Level.FAIL,
+                    f"the check itself failed: {err!r}",
+                    "Report this to support with the bundle (sco doctor --bundle).",
+                )
+            ]
         with lock:
             found[name] = got
 

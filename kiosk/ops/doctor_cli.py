@@ -17,12 +17,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        "disk, clock, config and journal; say what to do")  # fmt: skip
     p.add_argument("--config", required=True, help="the lane's TOML config")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--bundle", metavar="FILE",
-                   help="also write a redacted support bundle (.tar.gz, or .zip)")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="S",
-                   help="seconds each device may take to answer (5)")
-    p.add_argument("--journal-rows", type=int, default=200, metavar="N",
-                   help="recent journal inputs and events in the bundle (200)")
+    p.add_argument(
+        "--bundle", metavar="FILE", help="also write a redacted support bundle (.tar.gz, or .zip)"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds each device may take to answer (5)",
+    )
+    p.add_argument(
+        "--journal-rows",
+        type=int,
+        default=200,
+        metavar="N",
+        help="recent journal inputs and events in the bundle (200)",
+    )
     p.set_defaults(func=cmd_doctor)
 
 
@@ -44,7 +55,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         try:
             bundle = make_bundle(report, args.bundle, journal_rows=args.journal_rows)
         except OSError as err:
-            raise KioskError(f"cannot write the bundle {args.bundle}: {err.strerror or err}")
+            raise KioskError(
+                f"cannot write the bundle {args.bundle}: {err.strerror or err}"
+            ) from err
     if args.json:
         body = report.to_dict()
         if bundle:

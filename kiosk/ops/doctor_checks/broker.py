@@ -49,8 +49,10 @@ def _connack(ctx: DoctorContext, mqtt: dict[str, Any]) -> CheckResult:
                   f"running and reachable at {mqtt['broker']}. The lane keeps selling and "
                   "holds its events in the outbox until the broker is back.")  # fmt: skip
     elif "TLS" in reason:
-        advice = ("The broker and this lane do not trust each other: check the CA file, this "
-                  "lane's certificate and key in [mqtt], and the certificate dates below.")
+        advice = (
+            "The broker and this lane do not trust each other: check the CA file, this "
+            "lane's certificate and key in [mqtt], and the certificate dates below."
+        )
     else:
         advice = ("The broker refused the lane: check that its certificate is enrolled on the "
                   "broker (ACL, CN equal to kiosk.id).")  # fmt: skip
@@ -88,8 +90,14 @@ def _tls_file(ctx: DoctorContext, mqtt: dict[str, Any], key: str, check: str,
                       "Check the lane's clock (see Clock); if the clock is right, the "
                       "certificate was issued with a wrong date: " + renew, **data)  # fmt: skip
     if ctx.now >= end:
-        return result(check, title, Level.FAIL, f"{path} expired on {_day(end)}: {dates}",
-                      "The broker refuses an expired certificate. " + renew, **data)
+        return result(
+            check,
+            title,
+            Level.FAIL,
+            f"{path} expired on {_day(end)}: {dates}",
+            "The broker refuses an expired certificate. " + renew,
+            **data,
+        )
     if days < WARN_DAYS:
         return result(check, title, Level.WARN,
                       f"{path} expires in {int(days)} days, on {_day(end)}: {dates}",
@@ -113,12 +121,21 @@ def _key_file(mqtt: dict[str, Any]) -> CheckResult:
     try:
         size = Path(path).stat().st_size if path else 0
     except OSError as err:
-        return result("tls.client_key", title, Level.FAIL,
-                      f"cannot read [mqtt] tls_key_file {path}: {err.strerror or err}",
-                      "Put this lane's private key back (it comes with its certificate).")
+        return result(
+            "tls.client_key",
+            title,
+            Level.FAIL,
+            f"cannot read [mqtt] tls_key_file {path}: {err.strerror or err}",
+            "Put this lane's private key back (it comes with its certificate).",
+        )
     if not size:
-        return result("tls.client_key", title, Level.FAIL, f"[mqtt] tls_key_file {path!r} is "
-                      "empty or not set", "Set it to this lane's private key file.")
+        return result(
+            "tls.client_key",
+            title,
+            Level.FAIL,
+            f"[mqtt] tls_key_file {path!r} is empty or not set",
+            "Set it to this lane's private key file.",
+        )
     return result("tls.client_key", title, Level.OK, f"{path} is present")
 
 

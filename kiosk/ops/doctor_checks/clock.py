@@ -36,7 +36,7 @@ def ntp_synchronized() -> bool | None:
 
 
 def check_clock(ctx: DoctorContext, *, built: datetime | None = None,
-                synced: bool | None | str = "ask") -> list[CheckResult]:  # fmt: skip
+                synced: bool | str | None = "ask") -> list[CheckResult]:  # fmt: skip
     built = built or build_time()
     sync = ntp_synchronized() if synced == "ask" else synced
     now = ctx.now

@@ -23,8 +23,10 @@ def check_disk(ctx: DoctorContext) -> list[CheckResult]:
     data = {"path": str(existing), "free_mb": free_mb, "total_mb": usage.total // 1_000_000,
             "min_free_mb": minimum}  # fmt: skip
     fact = f"{free_mb} MB free of {usage.total // 1_000_000} MB under {existing}"
-    cleanup = ("Free space on that disk: old logs (journalctl --vacuum-size=100M), old backups, "
-               "closed-loop crops; never delete the journal. Or give the lane a bigger disk.")
+    cleanup = (
+        "Free space on that disk: old logs (journalctl --vacuum-size=100M), old backups, "
+        "closed-loop crops; never delete the journal. Or give the lane a bigger disk."
+    )
     if not os.access(existing, os.W_OK):
         return [result("disk", "Data disk", Level.FAIL, f"{existing} is not writable by this user",
                        "The lane must write its journal there: fix the folder's owner or "

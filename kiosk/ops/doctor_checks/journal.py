@@ -27,8 +27,14 @@ def open_read_only(path: Path) -> sqlite3.Connection:
 def check_journal(ctx: DoctorContext) -> list[CheckResult]:
     path = journal_path(ctx)
     if not path.exists():
-        return [result("journal", "Journal", Level.OK,
-                       f"no journal yet at {path}: the lane creates it at its first start")]
+        return [
+            result(
+                "journal",
+                "Journal",
+                Level.OK,
+                f"no journal yet at {path}: the lane creates it at its first start",
+            )
+        ]
     damaged = ("Stop the lane, copy the journal folder for support (sco doctor --bundle), then "
                "call support before moving the file aside: it may hold an open sale and "
                "events the backend has not received.")  # fmt: skip
@@ -67,8 +73,13 @@ def _backlog(ctx: DoctorContext, pending: int, oldest_ms: int | None, total: int
                       "Get the broker link working so sent events can be pruned "
                       "(sco outbox status), or raise [mqtt] budget_mb.", **data)  # fmt: skip
     if not mqtt["enabled"]:
-        return result("journal.outbox", "Outbox", Level.OK,
-                      f"{pending} events kept locally (this lane does not publish)", **data)
+        return result(
+            "journal.outbox",
+            "Outbox",
+            Level.OK,
+            f"{pending} events kept locally (this lane does not publish)",
+            **data,
+        )
     age_s = (ctx.now.timestamp() * 1000 - oldest_ms) / 1000 if oldest_ms else 0.0
     data["oldest_pending_age_s"] = round(age_s)
     if pending and age_s > STALE_BACKLOG_S:
@@ -77,5 +88,10 @@ def _backlog(ctx: DoctorContext, pending: int, oldest_ms: int | None, total: int
                       f"{age_s / 3600:.1f} h",
                       "The lane keeps them safely; fix the broker check above, then "
                       "`sco outbox status` should fall to 0.", **data)  # fmt: skip
-    return result("journal.outbox", "Outbox", Level.OK,
-                  f"{pending} of {total} events waiting for the broker", **data)
+    return result(
+        "journal.outbox",
+        "Outbox",
+        Level.OK,
+        f"{pending} of {total} events waiting for the broker",
+        **data,
+    )
