@@ -344,3 +344,30 @@ def test_tele_fields_leave_unknown_figures_out() -> None:
     assert fields["outbox"] == {"pending": 0}
     body = {"kiosk_id": "lane-07", "boot_id": "b-1", "ts": 1.0, **fields}
     assert validate("tele", body) == []
+
+
+@pytest.mark.parametrize(("reply", "paper", "up"), [(0x1E, "near_end", 1), (0x72, "out", 0)])
+def test_printer_paper_comes_from_its_sensor(
+    tmp_path: Path, reply: int, paper: str, up: int
+) -> None:
+    from hardware.printer import ReceiptPrinter
+    from kiosk.ops.metrics_http import render_metrics
+    from tests.test_printer import PaperSensorDummy
+
+    config = parse_config_text(
+        f'[kiosk]\nid = "lane-07"\ndata_dir = "{tmp_path}"\n'
+        f'[catalog]\npath = "{EXAMPLES / "catalog.csv"}"\n'
+    )
+    lane = Lane(config)
+    # The printer answers DLE EOT 4 with this byte: the fake sits at the byte edge.
+    lane.printer = ReceiptPrinter(lambda: PaperSensorDummy(bytes([reply])))
+    lane.start()
+    try:
+        lane.telemetry.snapshot()  # asks the sensor on the device thread
+        assert wait_for(lambda: lane.printer.health().detail["paper"] == paper)
+        samples = strict_parse(render_metrics(lane.telemetry.snapshot()))
+        assert value(samples, "opensco_printer_paper", device="printer", reason=paper) == 1
+        assert value(samples, "opensco_printer_paper", device="printer", reason="ok") == 0
+        assert value(samples, "opensco_device_up", device="printer") == up
+    finally:
+        lane.stop()

@@ -23,6 +23,7 @@ from kiosk.core.inputs import BarcodeRead, Input
 from kiosk.core.kpis import KpiTracker
 
 THERMAL_ROOT = Path("/sys/class/thermal")
+PAPER_POLL_S = 30.0  # a roll runs low over minutes; the sensor query costs a round trip
 _SALE_ENDS = {
     "transaction_completed": "completed",
     "transaction_cancelled": "cancelled",
@@ -239,6 +240,7 @@ class LaneTelemetry:
         self.camera_reads = 0
         self.cpu = CpuMeter()
         self.started_mono = time.monotonic()
+        self._paper_asked = -PAPER_POLL_S
         self._lock = threading.Lock()
 
     # Producers -------------------------------------------------------------------------
@@ -285,9 +287,11 @@ class LaneTelemetry:
             out["vision"] = self._vision(lane.vision)
             devices["camera"] = "ok" if out["vision"]["connected"] else "offline"
         if lane.printer is not None:
+            self._ask_paper(lane)
             printer = lane.printer.health()
             out["printer"] = {"connected": printer.connected, "paper": printer.detail["paper"]}
-            devices["printer"] = printer.state
+            never_used = printer.last_seen_ts_ms is None and printer.last_error is None
+            devices["printer"] = "idle" if never_used else printer.state
         for name in ("payment", "light"):
             device = getattr(lane, name)
             if device is not None:
@@ -304,6 +308,14 @@ class LaneTelemetry:
         with lane._kpi_lock, self._lock:
             out["kpis"] = kpi_figures(lane.kpis, self.sales)
         return out
+
+    def _ask_paper(self, lane: Any) -> None:
+        """Queue a paper-sensor query on the device thread (never beside a receipt being
+        printed); the snapshot reports the last answer, at most PAPER_POLL_S old."""
+        mono = time.monotonic()
+        if mono - self._paper_asked >= PAPER_POLL_S:
+            self._paper_asked = mono
+            lane.devices.submit(lane.printer.paper_status)
 
     def _vision(self, worker: Any) -> dict[str, Any]:
         health = worker.health()
