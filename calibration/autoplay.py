@@ -169,6 +169,9 @@ class Driver:
             instruction = app.runner.prompt_text
             if shoot and not prompted and step.key.endswith(".span"):
                 hands.act(instruction)
+                # The shot shows the load on the live readout (a soft wait: only a picture).
+                load = getattr(instruction, "load_g", 0)
+                app.pump(lambda load=load: _shows_g(screen.ids.live.text, load), timeout_s=10)
                 self.shot(f"{step.key}-prompt")
                 prompted = True
                 self.tap(screen.ids.done)
@@ -221,6 +224,16 @@ class Driver:
         self.tap(screen.ids.report)
         self.shot("summary-saved")
         return app.record_path
+
+
+def _shows_g(text: str, load_g: int, within_g: int = 5) -> bool:
+    """The live readout ("2 000 g") shows a steady weight within ``within_g`` of the load."""
+    if not text.endswith(" g") or text.startswith("~"):
+        return False
+    try:
+        return abs(int(text[:-2].replace(" ", "")) - load_g) <= within_g
+    except ValueError:
+        return False
 
 
 def play(app: CalibrationApp, hands: Hands | None, shots: Path | None, technician: str) -> Path:

@@ -1,9 +1,12 @@
 """``sco calibrate camera check|card|read-rate|align``: the camera checks on a camera URL.
 
     sco calibrate camera card OUT.pdf [--module-mm 0.33]
-    sco calibrate camera check URL [--zones FILE] [--json]
-    sco calibrate camera read-rate URL --code GTIN --count N [--every K] [--json]
-    sco calibrate camera align URL --zones FILE [--zone scan] [--json]
+    sco calibrate camera check URL [--zones FILE] [--json] [--results FILE]
+    sco calibrate camera read-rate URL --code GTIN --count N [--every K] [--json] [--results FILE]
+    sco calibrate camera align URL --zones FILE [--zone scan] [--json] [--results FILE]
+
+``--results FILE`` appends each result as a JSON line, as the scale commands do, so that
+``sco calibrate record save --results FILE`` makes a record of a command-line session.
 
 URL is any camera source ``vision.camera`` knows (v4l2:0, a file, a folder, synthetic:...).
 Exit codes: 0 every check passed or warned, 1 a check failed (or no frames), 2 bad arguments.
@@ -60,6 +63,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("url", help="camera URL: v4l2:0 | file:still.png | folder:DIR | synthetic:...")
     p.add_argument("--module-mm", type=float, default=0.33, help="the card's module (0.33)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument(
+        "--results",
+        metavar="FILE",
+        help="also append the results to FILE (JSON lines) for `sco calibrate record save`",
+    )
 
 
 def _layout(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -87,7 +95,23 @@ def _frames(url: str, skip: int, limit: int, every: int = 1) -> Generator[Any, N
         yield last
 
 
-def _report(results: list[CheckResult], as_json: bool) -> int:
+def _report(results: list[CheckResult], args: argparse.Namespace) -> int:
+    if args.results:
+        from calibration.record import append_results
+
+        try:
+            append_results(args.results, results)
+        except OSError as err:  # the checks ran: show them, then say what was not kept
+            _show(results, args.json)
+            return _error(
+                args.camera_action,
+                f"cannot append to {args.results}: {err.strerror or err}",
+                FAILED,
+            )
+    return _show(results, args.json)
+
+
+def _show(results: list[CheckResult], as_json: bool) -> int:
     verdict = overall(results)
     if as_json:
         body = {"verdict": verdict.value, "results": [r.to_json() for r in results]}
@@ -152,7 +176,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _error("check", str(err), BAD_ARGS)
     except CameraError as err:
         return _error("check", str(err), FAILED)
-    return _report(frame_checks(frame, zones, layout), args.json)
+    return _report(frame_checks(frame, zones, layout), args)
 
 
 def cmd_read_rate(args: argparse.Namespace) -> int:
@@ -167,7 +191,7 @@ def cmd_read_rate(args: argparse.Namespace) -> int:
         return _error("read-rate", str(err), BAD_ARGS)
     except CameraError as err:
         return _error("read-rate", str(err), FAILED)
-    return _report([read_rate(frames, args.code, budget_ms=args.budget_ms)], args.json)
+    return _report([read_rate(frames, args.code, budget_ms=args.budget_ms)], args)
 
 
 def cmd_align(args: argparse.Namespace) -> int:
@@ -181,4 +205,4 @@ def cmd_align(args: argparse.Namespace) -> int:
         return _error("align", str(err), BAD_ARGS)
     except CameraError as err:
         return _error("align", str(err), FAILED)
-    return _report([result], args.json)
+    return _report([result], args)

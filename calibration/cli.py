@@ -1,6 +1,7 @@
 """``sco calibrate``: the guided app (no subcommand), or the same steps one at a time.
 
     sco calibrate --config lane.toml --technician "Li Wei"          the guided Kivy app
+    sco calibrate --autoplay --screenshots shots/                    the app plays a simulated lane
     sco calibrate scale ... / camera ...                             one device's checks
     sco calibrate weights export|import|suspicious                   learned expected weights
     sco calibrate record save|list|show|publish                      calibration records
@@ -48,7 +49,37 @@ def _lane_options(p: argparse.ArgumentParser) -> None:
 # --- the guided app -----------------------------------------------------------------------
 
 
+AUTOPLAY_TECHNICIAN = "autoplay"  # the record's technician when autoplay is given none
+SCALE_DEVICES = ("bagging_scale", "scan_scale")
+
+
+def parse_scale_ports(items: list[str]) -> dict[str, str] | None:
+    """``--scale bagging_scale=/dev/ttyUSB0`` (repeatable) as {device: port}; None if none."""
+    ports: dict[str, str] = {}
+    for item in items:
+        device, sep, port = item.partition("=")
+        device, port = device.strip(), port.strip()
+        if not sep or not port or device not in SCALE_DEVICES:
+            raise KioskError(
+                f"--scale {item!r}: give DEVICE=PORT with DEVICE one of "
+                f"{', '.join(SCALE_DEVICES)}, e.g. --scale bagging_scale=/dev/ttyUSB0"
+            )
+        if device in ports:
+            raise KioskError(f"--scale {device} given twice")
+        ports[device] = port
+    return ports or None
+
+
 def cmd_app(args: argparse.Namespace) -> int:
+    scale_ports = parse_scale_ports(args.app_scales)
+    technician = args.technician.strip() or (AUTOPLAY_TECHNICIAN if args.autoplay else "")
+    if not technician:
+        raise KioskError("the guided app needs --technician NAME (it goes into the record)")
+    if args.screenshots and not args.autoplay:
+        raise KioskError("--screenshots goes with --autoplay (the app writes a PNG per screen)")
+    zones = Path(args.app_zones) if args.app_zones else None
+    if zones is not None and not zones.is_file():
+        raise KioskError(f"--zones {zones}: no such file (the zones JSON, opensco.zones/1)")
     try:
         from calibration.app import run_calibration_app
     except ImportError as err:
@@ -56,10 +87,18 @@ def cmd_app(args: argparse.Namespace) -> int:
             f"the guided calibration app is not available in this build ({err}); "
             "use the subcommands: sco calibrate --help"
         ) from err
-    if not args.technician:
-        raise KioskError("the guided app needs --technician NAME (it goes into the record)")
     config = getattr(args, "config", None)
-    return int(run_calibration_app(Path(config) if config else None, technician=args.technician))
+    return int(
+        run_calibration_app(
+            Path(config) if config else None,
+            technician=technician,
+            scale_ports=scale_ports,
+            camera_url=args.app_camera,
+            zones_path=zones,
+            autoplay=args.autoplay,
+            screenshots=Path(args.screenshots) if args.screenshots else None,
+        )
+    )
 
 
 # --- weights ------------------------------------------------------------------------------
@@ -283,6 +322,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--config", help="the lane's TOML config (default: built-in defaults)")
     p.add_argument("--data-dir", help="the lane's data dir (default: the config's)")
     p.add_argument("--technician", default="", help="your name, for the record")
+    # The guided app's options (dests prefixed: subcommands have their own --zones).
+    p.add_argument(
+        "--scale",
+        dest="app_scales",
+        action="append",
+        default=[],
+        metavar="DEVICE=PORT",
+        help="a scale to check instead of the config's, e.g. bagging_scale=/dev/ttyUSB0 "
+        "(repeatable)",
+    )
+    p.add_argument(
+        "--camera", dest="app_camera", metavar="URL", help="camera URL (default: config's)"
+    )
+    p.add_argument("--zones", dest="app_zones", metavar="FILE", help="zones JSON to edit and check")
+    p.add_argument(
+        "--autoplay",
+        action="store_true",
+        help="play every step by itself (a simulated scale and camera unless given): a demo",
+    )
+    p.add_argument(
+        "--screenshots",
+        metavar="DIR",
+        help="with --autoplay: a PNG per screen, the record and its report into DIR",
+    )
     p.set_defaults(func=cmd_app)
     sub = p.add_subparsers(dest="calibrate_command", metavar="STEP")
 

@@ -218,3 +218,55 @@ def test_autoplay_walks_every_step_and_writes_screens_and_a_record(tmp_path: Pat
     assert record["verdict"] == "pass", checks  # a good simulated lane passes everything
     assert record["event_seq"] is not None  # queued in the lane's outbox for the store
     assert (shots / "report.html").read_text().lstrip().lower().startswith("<!doctype html")
+
+
+# --- `sco calibrate` launches the app ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--scale", "bagging_scale"], "DEVICE=PORT"),
+        (["--scale", "till_scale=/dev/ttyUSB0"], "DEVICE=PORT"),
+        (["--scale", "scan_scale=/a", "--scale", "scan_scale=/b"], "given twice"),
+        (["--technician", "T-1", "--zones", "/nonexistent/zones.json"], "no such file"),
+        (["--technician", "T-1", "--screenshots", "s"], "--screenshots goes with --autoplay"),
+        ([], "--technician"),
+    ],
+)
+def test_sco_calibrate_refuses_bad_app_options_before_opening_a_window(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kiosk.cli import main
+
+    assert main(["calibrate", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sco_calibrate_autoplay_from_the_command_line_plays_a_simulated_lane(
+    tmp_path: Path,
+) -> None:
+    """The whole guided flow as a technician's demo: `sco calibrate --autoplay --screenshots
+    DIR`, no config, in its own process: it builds the simulated lane itself and exits 0."""
+    _need_display()
+    import subprocess
+    import sys
+
+    shots = tmp_path / "shots"
+    env = {**os.environ, "KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "calibrate", "--autoplay", "--screenshots", str(shots)],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,  # a hang guard, not a timing assertion
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "autoplay completed" in proc.stdout
+    record = json.loads((shots / "record.json").read_text())
+    assert record["technician"] == "autoplay" and record["verdict"] == "pass"
+    assert {"scale.linearity", "camera.read_rate"} <= {c["check"] for c in record["results"]}
+    assert len(list(shots.glob("*.png"))) >= 10
+    assert "<svg" in (shots / "report.html").read_text()  # the linearity plot, inline
