@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import queue
 import random
 import ssl
@@ -167,6 +168,7 @@ class KioskLink:
         self._thread: threading.Thread | None = None
         self._graceful = True
         self._session_ok = False
+        self._tls_stamp: tuple[tuple[int, int], ...] = ()  # the TLS files last loaded
         self.client = self._make_client(session_expiry_s, max_inflight)
 
     # --- set-up ---------------------------------------------------------------------------
@@ -193,6 +195,7 @@ class KioskLink:
                 )  # fmt: skip
             except (OSError, ValueError) as err:
                 raise BackendError(f"TLS set-up for {self.broker} failed: {err}") from err
+            self._tls_stamp = self._tls_files_stamp()
         self._connect_props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         # Clean start off + session expiry: QoS 1 commands wait at the broker over short gaps.
         self._connect_props.SessionExpiryInterval = session_expiry_s
@@ -274,7 +277,42 @@ class KioskLink:
             delay = min(delay * 2, self._backoff_max)
         self._shutdown()
 
+    def _tls_files_stamp(self) -> tuple[tuple[int, int], ...]:
+        out = []
+        for path in (self.broker.ca, self.broker.cert, self.broker.key):
+            try:
+                st = os.stat(path) if path else None
+            except OSError:
+                st = None
+            out.append((st.st_mtime_ns, st.st_size) if st else (0, 0))
+        return tuple(out)
+
+    def _reload_tls(self) -> None:
+        """Certificate rotation: cert, key and CA files replaced on disk are loaded before
+        the next (re)connect, no restart. A half-written pair or a certificate for another
+        lane is refused (logged) and the files in use stay, to be tried again next time."""
+        ctx = getattr(self.client, "_ssl_context", None)
+        if not self.broker.tls or ctx is None:
+            return
+        stamp = self._tls_files_stamp()
+        if stamp == self._tls_stamp:
+            return
+        try:
+            if self.broker.cert:
+                cn = cert_common_name(self.broker.cert)
+                if cn != self.topics.kiosk_id:
+                    raise BackendError(f"new certificate is for {cn!r}, not this lane")
+                ctx.load_cert_chain(self.broker.cert, self.broker.key)
+            if self.broker.ca:
+                ctx.load_verify_locations(self.broker.ca)
+        except (OSError, ValueError, BackendError) as err:  # ssl.SSLError is an OSError
+            self._error(f"new TLS files not used yet: {err}")
+            return
+        self._tls_stamp = stamp
+        logger.warning("TLS certificate files reloaded for %s", self.broker)
+
     def _connect(self) -> bool:
+        self._reload_tls()
         try:
             self.client.reconnect()
             return True

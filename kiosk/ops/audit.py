@@ -172,7 +172,7 @@ def collect(
     events += read_event_file(data / AUDIT_FILE, "kiosk")
     for d in tablet_dirs:
         events += read_event_file(Path(d) / AUDIT_FILE, "tablet")
-    return sorted((e for e in events if e.ts_ms >= since_ms), key=lambda e: (e.ts_ms, e.source))
+    return sorted((e for e in events if e.ts_ms >= since_ms), key=lambda e: e.ts_ms)
 
 
 def to_json(events: list[AuditEvent]) -> str:
