@@ -371,3 +371,41 @@ def test_printer_paper_comes_from_its_sensor(
         assert value(samples, "opensco_device_up", device="printer") == up
     finally:
         lane.stop()
+
+
+def test_camera_figures_come_from_the_camera_and_the_pipeline(tmp_path: Path) -> None:
+    from kiosk.ops.metrics_http import render_metrics
+    from tests.test_lane_vision import _lane
+
+    events: list[Event] = []
+    # A folder of rendered frames: a water bottle's barcode crosses the scan zone.
+    lane = _lane(tmp_path, events, True, str(tmp_path / "no-such-model.onnx"))
+    lane.start()
+    try:
+        assert wait_for(lambda: lane.vision.camera.ended, timeout_s=30)
+        assert wait_for(lambda: any(e.type.value == "item_added" for e in events), 10)
+        snap = lane.telemetry.snapshot()
+        samples = strict_parse(render_metrics(snap))
+    finally:
+        lane.stop()
+    cam = {"device": "camera"}
+    frames = value_any(samples, "opensco_camera_frames_total", **cam)
+    assert frames == lane.vision.camera.stats.frames and frames > 0
+    reads = value_any(samples, "opensco_vision_barcode_reads_total", **cam)
+    runs = value_any(samples, "opensco_vision_decode_runs_total", **cam)
+    assert reads >= 1 and runs >= reads
+    assert value_any(samples, "opensco_vision_decode_rate", **cam) == pytest.approx(
+        reads / runs, abs=1e-4
+    )
+    assert value_any(samples, "opensco_vision_stage_seconds", stage="decode") > 0
+    assert snap["devices"]["camera"] in ("ok", "offline")  # a folder source ends
+    assert snap["vision"]["dropped"] == value_any(
+        samples, "opensco_camera_frames_dropped_total", **cam
+    )
+
+
+def value_any(samples: dict[Any, float], name: str, **labels: str) -> float:
+    """The one series of ``name`` carrying ``labels`` (whatever the lane's id)."""
+    found = [v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls)]
+    assert len(found) == 1, (name, labels, found)
+    return found[0]
