@@ -286,7 +286,7 @@ def pixelate(
     image: npt.NDArray[np.uint8], boxes: list[Rect], *, margin: float = 0.25, blocks: int = 6
 ) -> npt.NDArray[np.uint8]:
     """A copy of ``image`` with each box (grown by ``margin``) reduced to ``blocks`` x
-    ``blocks`` flat tiles; pixels outside the boxes are untouched."""
+    ``blocks`` samples and scaled back (not recoverable); pixels outside are untouched."""
     out = image.copy()
     h, w = image.shape[:2]
     for x, y, bw, bh in boxes:
@@ -297,7 +297,8 @@ def pixelate(
             continue
         region = out[y1:y2, x1:x2]
         tiny = cv2.resize(region, (blocks, blocks), interpolation=cv2.INTER_AREA)
-        out[y1:y2, x1:x2] = cv2.resize(tiny, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST)
+        # Bilinear back up: smooth colour gradients, no block edges a viewer could read into.
+        out[y1:y2, x1:x2] = cv2.resize(tiny, (x2 - x1, y2 - y1), interpolation=cv2.INTER_LINEAR)
     return out
 
 
