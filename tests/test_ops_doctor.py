@@ -8,6 +8,7 @@ Set OPENSCO_DOCTOR_SAVE=DIR to keep the healthy and broken reports as text files
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -174,13 +175,22 @@ def test_a_healthy_lane_is_all_ok_and_exits_0(healthy: Lane) -> None:
 def test_a_broken_lane_says_what_is_wrong_and_what_to_do(
     healthy: Lane, tls_broker: Broker, tmp_path: Path
 ) -> None:
-    """The closing note's broken lane: camera pulled, broker down, a damaged model."""
+    """The closing note's broken lane: camera pulled, broker down, the client certificate
+    expired, a damaged model, and (where a tmpfs can be mounted) a full disk."""
     healthy.set("camera", url=f"folder:{tmp_path / 'camera-gone'}")
     healthy.set("vision", detector_model=str(damaged_model(tmp_path)))
+    now = datetime.now(UTC)
+    _ca, cert, key = make_cert(tmp_path / "old", now - timedelta(days=400), now - timedelta(days=2))
+    healthy.set("mqtt", tls_cert_file=str(cert), tls_key_file=str(key))
     tls_broker.stop()
-    done = doctor(healthy.write())
+    with tiny_full_disk(tmp_path / "tiny") as why_not:
+        if not why_not:
+            healthy.set("kiosk", data_dir=str(tmp_path / "tiny" / "opensco"))
+        done = doctor(healthy.write())
     assert done.returncode == 2, done.stdout + done.stderr
     out = done.stdout
+    assert "[FAIL] Client certificate" in out and "expired on" in out
+    assert why_not or "[FAIL] Data disk" in out
     assert "[FAIL] Camera" in out and "camera-gone" in out and "sco camera probe" in out
     assert "[FAIL] Store broker" in out and "cannot connect" in out
     assert "[FAIL] Model item-detector" in out and "sha256" in out
@@ -216,7 +226,7 @@ def test_a_model_that_differs_from_its_card_fails(tmp_path: Path) -> None:
     found = levels(lane.write())
     level, fact, advice = found["model.item-detector"]
     assert level is Level.FAIL and "sha256" in fact and "card" in fact, fact
-    assert "sco models activate" in advice
+    assert "detector_model" in advice and "card" in advice
     assert found["model.produce-classifier"][0] is Level.OK  # the shipped one is intact
 
 
@@ -300,26 +310,32 @@ def test_an_expired_certificate_exits_2_on_the_command_line(tmp_path: Path) -> N
     assert f"expired on {now - timedelta(days=2):%Y-%m-%d}" in done.stdout
 
 
-@pytest.fixture
-def full_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MB tmpfs, filled to the last block; skips where mounting is not permitted."""
-    mount = tmp_path / "tiny"
+@contextlib.contextmanager
+def tiny_full_disk(mount: Path) -> Iterator[str | None]:
+    """A 1 MB tmpfs at ``mount``, filled to the last block; yields why not where mounting
+    is not permitted (needs root), else None."""
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
                           capture_output=True, text=True)  # fmt: skip
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+        yield f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}"
+        return
     try:
-        with open(mount / "filler", "wb") as fh:
-            try:
-                while True:
-                    fh.write(b"\0" * 65536)
-                    fh.flush()
-            except OSError:
-                pass
-        yield mount
+        with open(mount / "filler", "wb") as fh, contextlib.suppress(OSError):
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        yield None
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.fixture
+def full_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    with tiny_full_disk(tmp_path / "tiny") as why_not:
+        if why_not:
+            pytest.skip(why_not)
+        yield tmp_path / "tiny"
 
 
 def test_a_full_disk_fails(tmp_path: Path, full_tmpfs: Path) -> None:

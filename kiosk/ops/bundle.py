@@ -29,6 +29,7 @@ from typing import Any
 from kiosk import __version__
 from kiosk.ops.bundle_redact import (
     mask_known,
+    mask_url_passwords,
     payment_references,
     redact_config_text,
     redact_log_text,
@@ -77,6 +78,7 @@ def make_bundle(report: DoctorReport, out: str | os.PathLike[str],
         ("doctor.txt", report.text() + "\n"),
         ("doctor.json", _json(report.to_dict()).decode()),
     ):
+        body = mask_url_passwords(body, counts, "doctor report: password in a URL")
         files[name] = mask_known(body, secrets | refs, counts, "doctor report: secret").encode()
     files["versions.json"] = _json(versions(report))
     files["MANIFEST.txt"] = _manifest(files, counts, log_file).encode()

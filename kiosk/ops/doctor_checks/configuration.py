@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from kiosk.config import ConfigFileError, KioskConfig, load_config
 from kiosk.errors import KioskError
+from kiosk.ops.bundle_redact import mask_url_passwords
 from kiosk.ops.doctor_checks.common import CheckResult, DoctorContext, Level, result
 
 TITLE = "Configuration"
@@ -14,7 +17,8 @@ def load(path: str) -> tuple[KioskConfig | None, CheckResult]:
     try:
         config = load_config(path)
     except ConfigFileError as err:
-        problems = [str(p) for p in err.problems]
+        # The validator quotes bad values: a broker URL with its password among them.
+        problems = [mask_url_passwords(str(p), Counter(), "") for p in err.problems]
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         return None, result(
             "configuration", TITLE, Level.FAIL, f"{path}: {count}: " + "; ".join(problems),

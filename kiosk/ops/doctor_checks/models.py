@@ -8,9 +8,18 @@ from pathlib import Path
 from kiosk.errors import KioskError
 from kiosk.ops.doctor_checks.common import CheckResult, DoctorContext, Level, result
 
-ADVICE = ("Reinstall the model: `sco models activate NAME shipped` goes back to the one that "
-          "came with the software, or copy the version's .onnx and its card .json again "
-          "from the release.")  # fmt: skip
+
+def advice(ctx: DoctorContext, name: str, explicit: bool) -> str:
+    """How to get a good copy back: which config key or command picks the model."""
+    back = (f"`sco models activate {name} shipped --config {ctx.config_path}` goes back to the "
+            "model that came with the software; or copy the version's .onnx and its card .json "
+            "again from the release.")  # fmt: skip
+    if explicit:
+        return (
+            "[vision] detector_model names this file: copy it and its card .json again "
+            'from the release, or set detector_model = "" to run the registry\'s model.'
+        )
+    return "Reinstall the model: " + back
 
 
 def check_models(ctx: DoctorContext) -> list[CheckResult]:
@@ -29,29 +38,30 @@ def _one(ctx: DoctorContext, name: str, explicit: Path | None, variant: str) -> 
     from models.registry import configured_model
 
     check, title = f"model.{name}", f"Model {name}"
+    todo = advice(ctx, name, explicit is not None)
     try:
         path = explicit or configured_model(ctx.config, name, variant=variant)
     except ModelCardError as err:  # the registry verifies the file as it resolves it
-        return result(check, title, Level.FAIL, str(err), ADVICE)
+        return result(check, title, Level.FAIL, str(err), todo)
     except KioskError as err:
-        return result(check, title, Level.FAIL, str(err), ADVICE)
+        return result(check, title, Level.FAIL, str(err), todo)
     try:
         card = load_card(card_path_for(path), verify=False)
     except ModelCardError as err:
         return result(check, title, Level.FAIL, str(err),
-                      "Every model needs its card .json beside it. " + ADVICE)  # fmt: skip
+                      "Every model needs its card .json beside it. " + todo)  # fmt: skip
     model = card_path_for(path).parent / card.onnx
     try:
         actual = file_sha256(model)
     except OSError as err:
         return result(check, title, Level.FAIL, f"cannot read {model}: {err.strerror or err}",
-                      ADVICE)  # fmt: skip
+                      todo)  # fmt: skip
     data = {"path": str(model), "version": card.version, "card_sha256": card.sha256,
             "file_sha256": actual}  # fmt: skip
     if actual != card.sha256:
         return result(check, title, Level.FAIL,
                       f"{model} has sha256 {actual[:12]}…, its card says {card.sha256[:12]}… "
-                      "(damaged or swapped file)", ADVICE, **data)  # fmt: skip
+                      "(damaged or swapped file)", todo, **data)  # fmt: skip
     return result(check, title, Level.OK,
                   f"{model.name} version {card.version} matches its card "
                   f"(sha256 {actual[:12]}…)", **data)  # fmt: skip
