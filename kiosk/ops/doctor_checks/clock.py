@@ -35,10 +35,9 @@ def ntp_synchronized() -> bool | None:
     return answer == "yes"
 
 
-def check_clock(ctx: DoctorContext, *, built: datetime | None = None,
-                synced: bool | str | None = "ask") -> list[CheckResult]:  # fmt: skip
+def check_clock(ctx: DoctorContext, *, built: datetime | None = None) -> list[CheckResult]:
     built = built or build_time()
-    sync = ntp_synchronized() if synced == "ask" else synced
+    sync = ntp_synchronized()
     now = ctx.now
     sync_words = {True: "synchronized by NTP", False: "NOT synchronized by NTP",
                   None: "NTP sync state unknown (timedatectl cannot tell here)"}[sync]  # fmt: skip

@@ -46,7 +46,7 @@ class DoctorContext:
 
 
 def result(
-    check: str, title: str, level: Level, fact: str, advice: str = "", **data: Any
+    check: str, title: str, level: Level, fact: str, advice: str = "", /, **data: Any
 ) -> CheckResult:
     quiet = level in (Level.OK, Level.SKIP)  # nothing to do about either
     return CheckResult(check, title, level, fact, "" if quiet else advice, data)
