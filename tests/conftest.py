@@ -289,3 +289,16 @@ def signed_command(
         "args": args,
     }
     return json.dumps(sign_command(cmd, load_private_key(private), key_id)).encode()
+
+
+# Test modules that import torch in this process. torch._dynamo imports triton, whose
+# bundled LLVM segfaults on load once Mesa's llvmpipe (software GL, libLLVM) has made a
+# Kivy window in the same process; loaded in the other order both work. So these run
+# first; the sort is stable, so every other test keeps its order.
+TORCH_FIRST = frozenset(
+    {"test_models_train.py", "test_models_classify.py", "test_vision_detector.py"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in TORCH_FIRST)
