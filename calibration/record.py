@@ -235,11 +235,13 @@ def save_record(record: CalibrationRecord, data_dir: str | Path) -> Path:
 
 
 def list_records(data_dir: str | Path) -> list[Path]:
-    """Record files, oldest first (ids start with the UTC time)."""
+    """Record files, oldest first: by the UTC second their ids start with, then (two records
+    in one second, e.g. a save and a save --apply) by when the file was written."""
     folder = records_dir(data_dir)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob("cal-*.json") if RECORD_ID.match(p.stem))
+    found = [p for p in folder.glob("cal-*.json") if RECORD_ID.match(p.stem)]
+    return sorted(found, key=lambda p: (p.stem[:19], p.stat().st_mtime_ns, p.stem))
 
 
 def find_record(data_dir: str | Path, which: str = "latest") -> Path:
