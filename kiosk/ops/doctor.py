@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kiosk import __version__
+from kiosk.help.kb import kb_reference
 from kiosk.ops.doctor_checks import CHECKS, Check
 from kiosk.ops.doctor_checks.common import (
     SEVERITY,
@@ -65,6 +66,8 @@ class DoctorReport:
             lines.append(f"[{r.level.value.upper():4}] {r.title:<{width}}  {r.fact}")
             if r.advice:
                 lines.append(f"{'':7}{'':<{width}}  -> {r.advice}")
+            if r.level in (Level.WARN, Level.FAIL) and (ref := kb_reference(r.check)):
+                lines.append(f"{'':7}{'':<{width}}  -> help: {ref}")
         c = self.counts()
         verdict = {Level.OK: "healthy", Level.WARN: "working, with warnings",
                    Level.FAIL: "NOT healthy"}[self.level]  # fmt: skip
