@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from kiosk.core.alerts import Alert, AlertKind
 from kiosk.core.events import EventType
 from kiosk.core.inputs import AttendantCommand, ItemTrack, PaymentResult, ShopperAction
+from kiosk.core.survey import clean_comment
 
 if TYPE_CHECKING:
     from kiosk.core.session import Checkout
@@ -267,7 +268,14 @@ def _rate(co: Checkout, args: Any) -> None:
         co.reject(f"rating must be 1 to 5, got {args.get('score')!r}")
         return
     txn_no = _int_arg(args, "txn_no") or co.txn_no
-    co.emit(EventType.SURVEY_ANSWERED, score=score, txn_no=txn_no)
+    raw = args.get("comment")
+    if raw is not None and not isinstance(raw, str):  # the score still counts
+        co.reject(f"survey comment must be text, got {type(raw).__name__}")
+    comment, truncated = clean_comment(raw)
+    extra: dict[str, Any] = {"comment": comment} if comment else {}
+    if truncated:
+        extra["comment_truncated"] = True
+    co.emit(EventType.SURVEY_ANSWERED, score=score, txn_no=txn_no, **extra)
 
 
 SHOPPER_ACTIONS: dict[str, Callable[[Checkout, Any], None]] = {

@@ -29,8 +29,13 @@ class KpiTracker:
         self._raised: dict[str, tuple[int, str]] = {}  # alert id -> (ms, kind)
         self.clear_ms: list[int] = []
         self.ratings: Counter[int] = Counter()
+        self.comments = 0  # how many answers came with words; the words stay in the events
+        self.training_events = 0  # seen and left out of every figure
 
     def observe(self, event: Mapping[str, Any]) -> None:
+        if event.get("training") is True:  # a training lane's sale is practice, not a KPI
+            self.training_events += 1
+            return
         kind = event.get("type")
         ts_ms = round(float(event.get("ts", 0)) * 1000)
         if kind == "session_started":
@@ -48,7 +53,10 @@ class KpiTracker:
             if raised is not None and event.get("resolution") != "session ended":
                 self.clear_ms.append(ts_ms - raised[0])
         elif kind == "survey_answered":
-            self.ratings[int(event.get("score", 0))] += 1
+            score = event.get("score")
+            if isinstance(score, int) and 1 <= score <= 5:  # a bad replay line is not a score
+                self.ratings[score] += 1
+                self.comments += bool(event.get("comment"))
         elif kind == "lp_flagged":
             self.flags[str(event.get("reason"))] += 1
         elif kind == "mismatch_detected" and event.get("action") in ("nudge", "prompt"):
@@ -84,7 +92,12 @@ class KpiTracker:
             "nudge_self_correction": round(sum(self.self_corrected.values()) / nudges, 4)
             if nudges
             else None,
-            "survey": {"answers": answers, "mean": mean_score},
+            "survey": {
+                "answers": answers,
+                "mean": mean_score,
+                "by_score": {score: self.ratings[score] for score in range(1, 6)},
+                "comments": self.comments,
+            },
             "time_to_clear_ms": {
                 "count": len(cleared),
                 "median": cleared[len(cleared) // 2] if cleared else None,

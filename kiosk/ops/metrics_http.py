@@ -161,6 +161,8 @@ KPI_ROWS: tuple[Row, ...] = (
      "nudge_self_correction"),
     ("opensco_survey_answers_total", "counter", "exit-survey answers", "survey_answers"),
     ("opensco_survey_score_mean", "gauge", "mean exit-survey score", "survey_score_mean"),
+    ("opensco_survey_comments_total", "counter", "exit-survey answers with a comment",
+     "survey_comments"),
 )  # fmt: skip
 
 
@@ -234,6 +236,9 @@ def _kpis(out: Exposition, kpis: Mapping[str, Any]) -> None:
                 reason=reason)  # fmt: skip
     text = "time from an intervention alert to the attendant clearing it"
     _summary(out, "opensco_time_to_clear_seconds", text, kpis["time_to_clear_s"])
+    for score, count in sorted(kpis.get("survey_answers_by_score", {}).items()):
+        text = "exit-survey answers by score (1-5)"
+        out.add("opensco_survey_answers_by_score_total", "counter", text, count, score=score)
 
 
 # --- a strict reader ---------------------------------------------------------------------

@@ -97,6 +97,10 @@ def kpi_figures(kpis: KpiTracker, sales: SaleTimer) -> dict[str, Any]:
         "nudge_self_correction": summary["nudge_self_correction"],
         "survey_answers": summary["survey"]["answers"],
         "survey_score_mean": summary["survey"]["mean"],
+        # How many shoppers gave each score and how many wrote a comment: counts only,
+        # the words themselves go to the backend in the survey_answered event.
+        "survey_answers_by_score": {str(k): v for k, v in summary["survey"]["by_score"].items()},
+        "survey_comments": summary["survey"]["comments"],
     }
 
 
@@ -247,6 +251,8 @@ class LaneTelemetry:
 
     def observe(self, event: Mapping[str, Any]) -> None:
         """On the engine thread, with every event (the lane's KpiTracker sees them too)."""
+        if event.get("training") is True:  # training sales are not sales (docs/training.md)
+            return
         with self._lock:
             self.sales.observe(event)
 

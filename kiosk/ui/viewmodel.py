@@ -20,12 +20,16 @@ from typing import Any
 from kiosk.core.catalog import Catalog, Product, SoldBy
 from kiosk.core.events import Event, EventType
 from kiosk.core.inputs import Input, ShopperAction
+from kiosk.core.survey import clean_comment
 from kiosk.ui.search import ProductSearch
 
 NUDGE_SHOW_MS = 6_000  # a nudge with no finding behind it fades after this
 MESSAGE_SHOW_MS = 8_000  # an attendant's message to the shopper fades after this
 RESET_AFTER_MS = {"welcome": 60_000, "bags": 60_000, "help": 120_000, "receipt": 20_000,
                   "rating": 15_000, "thank_you": 6_000, "produce": 120_000}  # fmt: skip
+HELP_PAGES = ("scan", "produce", "bags", "pay")  # the shopper guide's pages, in tab order
+# The guide opens on the page that fits where the shopper is.
+HELP_PAGE_FOR_SCREEN = {"produce": "produce", "bags": "bags", "payment": "pay"}
 SECURITY_NUDGE_PREFIXES = ("scan_", "unexpected_", "check_", "put_", "only_", "place_", "keep_")
 
 
@@ -127,6 +131,8 @@ class ShopperState:
     message: ShopperMessage | None = None  # from the attendant, shown for MESSAGE_SHOW_MS
     large_text: bool = False
     high_contrast: bool = False
+    help_page: str = "scan"  # the guide page the help screen shows (HELP_PAGES)
+    help_called: bool = False  # a help alert is open: "help is on the way"
     version: int = 0  # bumps on every change: a cheap "anything new?" for the UI
 
 
@@ -156,6 +162,7 @@ class ShopperViewModel:
         self._screen_since = clock()
         self._listeners: list[Listener] = []
         self._started_by_touch = False
+        self._help_return = "attract"  # where Back on the help screen goes
 
     # --- state plumbing -----------------------------------------------------------------
 
@@ -196,9 +203,11 @@ class ShopperViewModel:
 
     def _on_session_started(self, e: Event) -> None:
         screen = "bags" if self._started_by_touch else "scanning"
+        if self.snapshot().screen == "help":  # a call for help opened the session: stay
+            screen = "help"
         self._started_by_touch = False
         self._update(
-            screen=screen, language=str(e.data.get("language", "en")), lines=(),
+            screen=screen, help_called=False, language=str(e.data.get("language", "en")), lines=(),
             last_item=None, total_minor=0, savings_minor=0, item_count=0, nudge=None,
             intervention=None, age_pending=False, weighing_sku=None, produce_suggestions=(),
             suggestion=None, payment=PaymentView("idle"), receipt=None, receipt_qr=None,
@@ -242,6 +251,9 @@ class ShopperViewModel:
 
     def _on_alert(self, e: Event) -> None:
         kind = str(e.data["kind"])
+        if kind == "help":
+            self._update(help_called=True)
+            return
         if kind == "age_check":
             self._update(age_pending=True)
             return
@@ -253,6 +265,8 @@ class ShopperViewModel:
         current = self.snapshot().intervention
         if e.data.get("kind") == "age_check":
             self._update(age_pending=False)
+        if e.data.get("kind") == "help":
+            self._update(help_called=False)
         if current is not None and current.alert_id == e.data["alert_id"]:
             self._update(intervention=None)
 
@@ -302,7 +316,7 @@ class ShopperViewModel:
     def _on_session_over(self, e: Event) -> None:
         self._update(screen="attract", nudge=None, intervention=None, lines=(), last_item=None,
                      total_minor=0, item_count=0, savings_minor=0, age_pending=False,
-                     language=self._default_language)  # fmt: skip
+                     help_called=False, language=self._default_language)  # fmt: skip
 
     def _on_lock(self, e: Event) -> None:
         self._update(locked=e.type is EventType.LANE_LOCKED)
@@ -379,11 +393,40 @@ class ShopperViewModel:
         self._act("remove_bags")
 
     def help(self) -> None:
+        """Call the attendant (the core raises a help alert) and show the guide meanwhile."""
         self._act("request_help", reason="shopper")
-        self._update(screen="help")
+        self._open_help(None, called=True)
+
+    def open_help(self, page: str | None = None) -> None:
+        """The shopper guide, without calling anyone."""
+        self._open_help(page, called=False)
+
+    def _open_help(self, page: str | None, *, called: bool) -> None:
+        state = self.snapshot()
+        if state.screen != "help":
+            self._help_return = state.screen
+        if page not in HELP_PAGES:
+            page = state.help_page if state.screen == "help" else None
+        page = page or HELP_PAGE_FOR_SCREEN.get(state.screen, "scan")
+        self._update(screen="help", help_page=page, help_called=state.help_called or called)
+
+    def show_help_page(self, page: str) -> None:
+        if page in HELP_PAGES:
+            self._update(help_page=page)
 
     def close_help(self) -> None:
-        self._update(screen="scanning" if self.snapshot().lines else "welcome")
+        """Back to where the guide was opened from, if that still fits the sale."""
+        state = self.snapshot()
+        back = self._help_return
+        in_sale = state.lane_state not in ("idle", "completed", "cancelled", "suspended")
+        if back in ("receipt", "rating", "thank_you") and (in_sale or state.receipt is None):
+            back = ""  # a help call after the sale opened a new session
+        if back in ("attract", "welcome") and in_sale:
+            back = ""
+        if back not in ("attract", "welcome", "bags", "scanning", "produce", "payment",
+                        "receipt", "rating", "thank_you"):  # fmt: skip
+            back = "scanning" if state.lines or in_sale else "welcome"
+        self._update(screen=back)
 
     def pay(self, method: str = "card") -> None:
         self._act("pay", method=method)
@@ -397,8 +440,15 @@ class ShopperViewModel:
     def receipt_done(self) -> None:
         self._update(screen="rating")
 
-    def rate(self, score: int) -> None:
-        self._act("rate", score=score, txn_no=(self.snapshot().receipt or {}).get("txn_no"))
+    def rate(self, score: int, comment: str = "") -> None:
+        """The exit survey: a score, and the shopper's optional words. They are cleaned
+        here (card-like numbers out, length bounded) because inputs are journaled as put."""
+        args: dict[str, Any] = {"score": score,
+                                "txn_no": (self.snapshot().receipt or {}).get("txn_no")}
+        text, _ = clean_comment(comment)
+        if text:
+            args["comment"] = text
+        self._act("rate", **args)
         self._update(rating=score, screen="thank_you")
 
     def toggle_large_text(self) -> None:
@@ -430,8 +480,10 @@ class ShopperViewModel:
                          language=self._default_language)  # fmt: skip
         elif state.screen in ("welcome", "bags") and not state.lines:
             self._update(screen="attract", language=self._default_language)
-        elif state.screen in ("produce", "help"):
+        elif state.screen == "produce":
             self._update(screen="scanning" if state.lines else "welcome")
+        elif state.screen == "help":
+            self.close_help()
 
     def money(self, minor: int) -> str:
         from kiosk.ui.strings import money

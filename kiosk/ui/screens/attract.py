@@ -11,7 +11,9 @@ from kiosk.ui.screens.base import BaseScreen
 
 class AttractScreen(BaseScreen):
     def on_touch_down(self, touch: Any) -> bool:
+        if super().on_touch_down(touch):  # Help or Call attendant took it
+            return True
         if self.collide_point(*touch.pos):
             App.get_running_app().vm.touch_start()
             return True
-        return bool(super().on_touch_down(touch))
+        return False
