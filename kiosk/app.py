@@ -84,6 +84,8 @@ class Lane:
         self.snapshots: Any = None
         self.vision: Any = None
         self.lane_state: Any = None  # backend_client.lane_state summary, with the MQTT link
+        self.screen: Any = None  # backend_client.screen_state publisher, with the MQTT link
+        self._screen_vm: Any = None  # the shopper window's view model (attach_view_model)
         self.backups: Any = None  # kiosk.ops.backup_schedule, when [ops] backup_dir is set
         self._lane_state_lock = threading.Lock()
         self._out_of_service: str | None = None
@@ -113,7 +115,19 @@ class Lane:
             if scale is not None:
                 self.scales.append(scale)
         payment = sections["payment"]
-        if payment["enabled"]:
+        self.payment_sim: Any = None
+        if sections["kiosk"]["training"]:
+            # Training: no real money moves, whatever [payment] says (docs/training.md).
+            from hardware.payment import PaymentTerminalSimulator, SerialPaymentTerminal
+
+            self.payment_sim = PaymentTerminalSimulator()
+            self.payment = SerialPaymentTerminal(
+                self.payment_sim.start(),
+                lambda outcome: self.put(outcome.to_input(self.clock())),
+                timeout_s=payment["timeout_s"],
+            )
+            logger.warning("TRAINING mode: payments go to the simulated terminal only")
+        elif payment["enabled"]:
             from hardware.payment import SerialPaymentTerminal
 
             self.payment = SerialPaymentTerminal(
@@ -253,6 +267,8 @@ class Lane:
             self.vision.stop()
         if self.payment is not None:
             self.payment.close()
+        if self.payment_sim is not None:
+            self.payment_sim.stop()
         self.engine_thread.stop()
         self.engine_thread.join(timeout=10)
         if self.light is not None:
@@ -321,11 +337,41 @@ class Lane:
         # because a broker restarted without persistence has forgotten it.
         self.link.add_connect_hook(self._republish_lane_state)
         self.engine_thread.call(lambda e: self._publish_lane_state(e, [], force=True))
+        self._start_screen_publisher(engine)
         self.link.start()
+
+    def attach_view_model(self, vm: Any) -> None:
+        """The shopper window's view model (before ``start``): its screen is the one
+        published for remote assistance; without one the lane keeps a headless copy."""
+        self._screen_vm = vm
+
+    def _start_screen_publisher(self, engine: Engine) -> None:
+        from backend_client.screen_state import ScreenPublisher
+        from kiosk.ui.viewmodel import ShopperViewModel
+
+        settings = self.config.core_settings()
+        vm = self._screen_vm
+        if vm is None:
+            vm = ShopperViewModel(
+                engine.checkout.catalog, put=self.put, clock=self.clock,
+                currency_exponent=settings.currency_exponent,
+                language=self.config.default_language,
+            )  # fmt: skip
+            vm.set_out_of_service(self._out_of_service)
+        self.screen = ScreenPublisher(
+            vm, self.link.publish_threadsafe, self.link.topics.screen,
+            kiosk_id=self.config.kiosk_id, store_id=self.config.store_id,
+            currency=settings.currency, currency_exponent=settings.currency_exponent,
+            owns_vm=self._screen_vm is None,
+        )  # fmt: skip
+        self.link.add_pump(self.screen.pump)
+        self.link.add_connect_hook(self.screen.republish)
 
     def set_out_of_service(self, reason: str | None) -> None:
         """The kiosk mode took the lane out of (or back into) service: tablets see it."""
         self._out_of_service = reason
+        if self.screen is not None:
+            self.screen.set_out_of_service(reason)
         if self.lane_state is not None:
             self.engine_thread.call(lambda e: self._publish_lane_state(e, [], oos=reason))
 
@@ -393,6 +439,9 @@ class Lane:
             self._update_light(engine)
         if self.lane_state is not None and engine is not None and events:
             self._publish_lane_state(engine, events)
+        if self.screen is not None and engine is not None and events:
+            alerts = [a.to_dict() for a in engine.checkout.alerts.open_alerts()]
+            self.screen.on_events(events, alerts)
         if self._on_events is not None:
             self._on_events(events)
 

@@ -57,6 +57,9 @@ KIOSK_SECTION = register_section(
             Field("data_dir", str, "var/opensco",
                   "folder for the session journal and the outbox of unsent events",
                   pattern=_NON_EMPTY, pattern_help=_NON_EMPTY_HELP),
+            Field("training", bool, False,
+                  "training mode: simulated payment only, every event marked training, "
+                  "nothing counted as a sale or a loss-prevention flag (docs/training.md)"),
         ),
     )
 )  # fmt: skip
@@ -172,6 +175,7 @@ class KioskConfig:
             kiosk_id=self.kiosk_id,
             store_id=self.store_id,
             journal_id=journal_id,
+            training=self.sections["kiosk"]["training"],
             **self.sections["checkout"],
             security=security_settings(self.sections["security"]),
         )

@@ -7,6 +7,8 @@ Flagged (docs/review.md):
   non_scan, ticket_switch, weight_mismatch, ...) or that names the ``finding_id`` it came from.
   Help, age checks, payment trouble and other service alerts are not loss-prevention items.
 
+Never flagged: any event marked ``training: true`` (a lane in training mode, docs/training.md).
+
 One review item per finding: the kiosk gives each finding an id unique within its session
 (``F<txn>-<n>``), so the key is (kiosk, session, finding id); an event without a finding id is
 its own item. The item's ``flag_id`` is the ``event_id`` of the first event seen for it, and
@@ -54,8 +56,8 @@ def _text(value: Any) -> str | None:
 def flag_from_event(event: Mapping[str, Any]) -> FlagCandidate | None:
     """The review item this (already validated) event makes, or None if it is not flagged."""
     kind = event.get("type")
-    if kind not in FLAG_EVENT_TYPES:
-        return None
+    if kind not in FLAG_EVENT_TYPES or event.get("training") is True:
+        return None  # a training lane's alerts are practice, never a review item
     reason = _text(event.get("reason")) or _text(event.get("kind")) or ""
     finding_id = _text(event.get("finding_id"))
     if kind == "alert_raised" and reason not in SECURITY_REASONS and finding_id is None:

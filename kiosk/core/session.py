@@ -162,6 +162,8 @@ class Checkout:
 
     def emit(self, kind: EventType, /, **data: Any) -> None:
         self.seq += 1
+        if self.settings.training:  # every event of a training lane says so
+            data["training"] = True
         self._out.append(
             Event(
                 type=kind,

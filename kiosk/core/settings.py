@@ -91,4 +91,7 @@ class CoreSettings:
     max_produce_weight_g: int = 15_000
     # Scans of unknown codes in a row before the attendant is called.
     unknown_scans_before_help: int = 3
+    # Training mode (docs/training.md): every event says so (``training: true``) and no
+    # receiver counts it as a sale or a loss-prevention flag.
+    training: bool = False
     security: SecuritySettings = field(default_factory=SecuritySettings)
