@@ -45,6 +45,7 @@ CLI_PLUGINS = (
     "kiosk.ops.doctor_cli",
     "kiosk.ops.status_cli",
     "kiosk.ops.audit_cli",
+    "kiosk.training.cli",
 )
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

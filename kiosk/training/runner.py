@@ -153,8 +153,10 @@ class TrainingRun:
             if self.on_alert is not None:
                 self.floor.run_in_background(lambda: self.on_alert(spec, alert), "trainee")  # type: ignore[misc]
             handled = _wait(
-                lambda: _first(sim, mark, "alert_cleared", alert_id=alert["alert_id"])
-                or _session_over(sim, mark),
+                lambda: (
+                    _first(sim, mark, "alert_cleared", alert_id=alert["alert_id"])
+                    or _session_over(sim, mark)
+                ),
                 self.handle_timeout_s,
             )
             if handled is not None and not _session_over(sim, mark):
