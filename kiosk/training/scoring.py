@@ -148,7 +148,7 @@ def score_scenario(
     resolution = str(cleared.get("resolution")) if cleared is not None else ""
     if cleared is None or resolution == "session ended":
         result.remarks.append("the alert was not cleared by the trainee")
-    if done_at is not None:
+    if done_at is not None and resolution != "session ended":
         result.time_to_clear_s = round(max(0.0, done_at - raised_ts), 1)
     if decided is None or cleared is None or resolution == "session ended":
         result.verdict = "wrong" if result.wrong_actions or decided is not None else "missed"
