@@ -3,6 +3,7 @@ topic tree, event envelope and event categories. ``docs/mqtt.md`` is its prose f
 
     <prefix>/<store>/kiosk/<kiosk_id>/status          retained; birth + Last Will (offline)
     <prefix>/<store>/kiosk/<kiosk_id>/state           retained lane-state summary (tablets)
+    <prefix>/<store>/kiosk/<kiosk_id>/screen          retained shopper screen state (tablets)
     <prefix>/<store>/kiosk/<kiosk_id>/evt/<category>  outbox events, QoS 1
     <prefix>/<store>/kiosk/<kiosk_id>/snap/<snap_id>  snapshot JPEGs, size-bounded
     <prefix>/<store>/kiosk/<kiosk_id>/tele            health and KPIs, QoS 0
@@ -25,6 +26,7 @@ SCHEMA_VERSION = 1
 EVENT_SCHEMA = f"opensco.event/{SCHEMA_VERSION}"
 LANESTATE_SCHEMA = f"opensco.lanestate/{SCHEMA_VERSION}"
 CLAIM_SCHEMA = f"opensco.claim/{SCHEMA_VERSION}"
+SCREEN_SCHEMA = f"opensco.screen/{SCHEMA_VERSION}"
 SEGMENT = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 ALERT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")  # kiosk.core.alerts ids: A<txn>-<n>
 
@@ -104,6 +106,11 @@ class TopicTree:
         return f"{self.base}/state"
 
     @property
+    def screen(self) -> str:
+        """The shopper's screen as a view-model snapshot (remote assistance, no video)."""
+        return f"{self.base}/screen"
+
+    @property
     def tele(self) -> str:
         return f"{self.base}/tele"
 
@@ -171,8 +178,8 @@ def claim_payload(
 
 
 class ParsedTopic(NamedTuple):
-    """What a store subscriber received: ``kind`` is status, state, evt, snap, tele, cmd,
-    cmdresp or claim; ``rest`` is the category, snap id, action or alert id."""
+    """What a store subscriber received: ``kind`` is status, state, screen, evt, snap, tele,
+    cmd, cmdresp or claim; ``rest`` is the category, snap id, action or alert id."""
 
     kind: str
     kiosk_id: str
@@ -191,7 +198,7 @@ def parse_store_topic(topic: str, prefix: str, store: str) -> ParsedTopic | None
     if parts[2] != "kiosk" or not SEGMENT.match(parts[3]):
         return None
     kiosk_id, tail = parts[3], parts[4:]
-    if len(tail) == 1 and tail[0] in ("status", "state", "tele", "cmdresp"):
+    if len(tail) == 1 and tail[0] in ("status", "state", "screen", "tele", "cmdresp"):
         return ParsedTopic(tail[0], kiosk_id)
     if len(tail) == 2 and tail[0] in ("evt", "snap", "cmd") and tail[1]:
         return ParsedTopic(tail[0], kiosk_id, tail[1])

@@ -24,6 +24,7 @@ SCHEMA_KINDS = (
     "snapshot_meta",
     "lanestate",
     "claim",
+    "screen",
 )
 SNAPSHOT_MAX_BYTES = 256 * 1024  # a JPEG bigger than this is never published
 SNAPSHOT_CONTENT_TYPE = "image/jpeg"

@@ -237,7 +237,7 @@ def test_channels_match_the_topic_tree(asyncapi: dict[str, Any]) -> None:
     tree = TopicTree(store="store-01", kiosk_id="lane-01")
     values = {"prefix": "opensco", "store": "store-01", "kiosk_id": "lane-01", "snap_id": "s1"}
     values["alert_id"] = "A1-1"
-    expected = {tree.status, tree.state, tree.tele, tree.cmdresp, tree.snapshot("s1")}
+    expected = {tree.status, tree.state, tree.screen, tree.tele, tree.cmdresp, tree.snapshot("s1")}
     expected.add(claim_topic("opensco", "store-01", "lane-01", "A1-1"))
     expected |= {tree.event(t.value) for t in EventType} | {tree.event("calibration_done")}
     expected |= {tree.cmd(a) for a in ACTIONS}
@@ -351,6 +351,7 @@ def test_store_topics_parse_back() -> None:
         "lane-01",
         "alert",
     )
+    assert parse_store_topic(tree.screen, "opensco", "store-01") == ("screen", "lane-01", "")
     assert parse_store_topic(tree.state, "opensco", "store-02") is None
     assert parse_store_topic("opensco/store-01/kiosk/lane-01/weird", "opensco", "store-01") is None
     with pytest.raises(ValueError, match="topic segment"):

@@ -50,7 +50,7 @@ SESSION_EXPIRY_S = 3600
 IMAGE_CACHE_COUNT = 64
 IMAGE_CACHE_BYTES = 32 * 1024 * 1024
 TICK_S = 1.0
-LEAVES = ("status", "state", "evt/#", "snap/#", "cmdresp")
+LEAVES = ("status", "state", "screen", "evt/#", "snap/#", "cmdresp")
 
 Listener = Callable[[FloorState], None]
 
@@ -79,6 +79,9 @@ class TabletClient:
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
         self._images: OrderedDict[str, bytes] = OrderedDict()
+        # Kiosk id -> its newest screen state (schemas/screen.json), for the Lane screen.
+        self._screens: dict[str, dict[str, Any]] = {}
+        self.bad_screens = 0  # screen payloads refused by the schema
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.client = self._make_client(backoff_s)
@@ -192,6 +195,11 @@ class TabletClient:
         with self._lock:
             return self._images.get(snap_id)
 
+    def lane_screen(self, kiosk_id: str) -> dict[str, Any] | None:
+        """The newest screen state the lane published (remote assistance), or None."""
+        with self._lock:
+            return self._screens.get(kiosk_id)
+
     # --- paho callbacks (MQTT thread) -----------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
@@ -228,6 +236,9 @@ class TabletClient:
         payload = bytes(msg.payload)
         if kind == "snap":
             self._keep_image(rest, payload)
+            return
+        if kind == "screen":
+            self._keep_screen(kiosk_id, payload)
             return
         if kind not in ("status", "state", "evt", "claim", "cmdresp"):
             return
@@ -272,6 +283,29 @@ class TabletClient:
                     self.on_new_alert(alert)
                 except Exception:
                     logger.exception("new-alert hook failed")
+        self._notify()
+
+    def _keep_screen(self, kiosk_id: str, payload: bytes) -> None:
+        from backend_client.schema_validation import validate
+
+        body: Any = None
+        if payload:  # an empty retained payload clears the lane's screen
+            try:
+                body = json.loads(payload)
+            except (UnicodeDecodeError, ValueError):
+                body = payload
+            problems = validate("screen", body)
+            if problems or body.get("kiosk_id") != kiosk_id:
+                with self._lock:
+                    self.bad_screens += 1
+                logger.warning("screen state of %s refused: %s", kiosk_id,
+                               "; ".join(problems[:3]) or "kiosk id differs")  # fmt: skip
+                return
+        with self._lock:
+            if body is None:
+                self._screens.pop(kiosk_id, None)
+            else:
+                self._screens[kiosk_id] = body
         self._notify()
 
     def _keep_image(self, snap_id: str, jpeg: bytes) -> None:

@@ -55,10 +55,19 @@ class Card(BoxLayout):
 
 
 class LaneTile(Card):
-    """One kiosk on the lane map: id, state in words and colour, wait, basket, link."""
+    """One kiosk on the lane map: id, state in words and colour, wait, basket, link, and
+    a button to its Lane screen (remote assistance) when ``on_screen`` is given."""
 
-    def __init__(self, app: Any, lane: LaneView, now: float, on_open: Callable[[str], None]):
-        super().__init__(orientation="vertical", size_hint_y=None, height=app.touch_h * 3)
+    def __init__(
+        self,
+        app: Any,
+        lane: LaneView,
+        now: float,
+        on_open: Callable[[str], None],
+        on_screen: Callable[[str], None] | None = None,
+    ):
+        rows = 4 if on_screen is not None else 3
+        super().__init__(orientation="vertical", size_hint_y=None, height=app.touch_h * rows)
         self.kiosk_id = lane.kiosk_id
         self.title = TLabel(text=lane.kiosk_id, font_size=app.fs_l, bold=True)
         self.state = TLabel(text=words.state_text(lane), font_size=app.fs_m)
@@ -70,6 +79,11 @@ class LaneTile(Card):
         self.link = TLabel(text=" · ".join(extra), font_size=app.fs_s)
         for w in (self.title, self.state, self.wait, self.basket, self.link):
             self.add_widget(w)
+        self.screen_button: TouchButton | None = None
+        if on_screen is not None:
+            self.screen_button = TouchButton(text="Lane screen", role="secondary")
+            self.screen_button.bind(on_release=lambda *_a: on_screen(self.kiosk_id))
+            self.add_widget(self.screen_button)
         self.lane = lane
         self.refresh(now)
         self.paint(app, words.STATE_ROLES.get(lane.display_state, "panel"))
@@ -80,6 +94,9 @@ class LaneTile(Card):
         self.wait.text = f"for {words.duration_text(self.lane.waiting_s(now))}" if known else ""
 
     def on_touch_up(self, touch: Any) -> bool:
+        button = self.screen_button
+        if button is not None and button.collide_point(*touch.pos):
+            return bool(super().on_touch_up(touch))  # the button's own release opens it
         if self.collide_point(*touch.pos) and touch.grab_current is None:
             self._on_open(self.kiosk_id)
             return True

@@ -83,6 +83,8 @@ class KioskMode:
             currency_exponent=self.config.core_settings().currency_exponent,
             language=self.config.default_language,
         )
+        if lane is not None:  # remote assistance mirrors this window's screen
+            lane.attach_view_model(self.vm)
         self._show_problems()
         if lane is not None:
             try:

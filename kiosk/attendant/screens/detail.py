@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kiosk.attendant.screens import words
+from kiosk.attendant.screens.assist import open_assist
 from kiosk.attendant.screens.base import AttendantScreen
 from kiosk.ui.widgets.base import TouchButton
 
@@ -118,6 +119,7 @@ class DetailScreen(AttendantScreen):
                 add("lock", "Lock lane", "secondary",
                     lambda: app.send(kiosk, "lock_lane", {}))  # fmt: skip
             add("message", "Message shopper…", "secondary", lambda: self._ask_message(kiosk, app))
+            add("assist", "Lane screen", "secondary", lambda: open_assist(app, kiosk, "detail"))
 
     def _add_alert_action(
         self, add: Callable[..., None], name: str, alert: AlertView, app: AttendantApp

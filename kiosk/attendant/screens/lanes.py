@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kiosk.attendant.screens.assist import open_assist
 from kiosk.attendant.screens.base import AttendantScreen
 from kiosk.attendant.widgets import LaneTile
 
@@ -26,7 +27,8 @@ class LanesScreen(AttendantScreen):
         grid.clear_widgets()
         self.tiles = {}
         for lane in floor.lanes:
-            tile = LaneTile(app, lane, app.now(), app.open_lane)
+            tile = LaneTile(app, lane, app.now(), app.open_lane,
+                            on_screen=lambda kiosk: open_assist(app, kiosk))  # fmt: skip
             grid.add_widget(tile)
             self.tiles[lane.kiosk_id] = tile
         online = sum(1 for lane in floor.lanes if lane.online)
