@@ -23,6 +23,7 @@ from kiosk.core.inputs import AttendantCommand, BarcodeRead, PaymentResult, Shop
 from kiosk.core.session import Checkout
 from kiosk.core.settings import CoreSettings
 from kiosk.core.survey import CARD_NUMBER_MASK, COMMENT_MAX_CHARS, clean_comment
+from kiosk.ui.strings import text
 from tests.security_lane import catalog
 from tests.test_ui_window import WATER, Lane, _need_display
 
@@ -31,12 +32,14 @@ pytestmark = pytest.mark.slow
 PAGES = ("scan", "produce", "bags", "pay")
 # What each page must say (a sample of each page's steps, in both languages).
 EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
-    ("scan", "en"): ("Scanning", "Hold the barcode to the red scanner window until you hear a beep."),
+    ("scan", "en"): ("Scanning",
+                     "Hold the barcode to the red scanner window until you hear a beep."),
     ("scan", "zh"): ("扫描商品", "将条码对准红色扫描窗口，听到“嘀”声即可。"),
     ("produce", "en"): ("Fruit & veg", "Tap “Fruit & veg / no barcode”."),
     ("produce", "zh"): ("果蔬称重", "点击“果蔬 / 无条码商品”。"),
-    ("bags", "en"): ("Own bags", "Asked “Did you bring your own bags?” — tap “Yes, I'll put them down”."),
-    ("bags", "zh"): ("自带购物袋", "屏幕询问“您自带购物袋了吗？”时，点击“是，我放上购物袋”。"),
+    ("bags", "en"): ("Own bags",
+                     "Asked “Did you bring your own bags?” — tap “Yes, I'll put them down”."),
+    ("bags", "zh"): ("自带购物袋", "屏幕询问“您自带购物袋了吗？”时，\n点击“是，我放上购物袋”。"),
     ("pay", "en"): ("Paying", "When everything is scanned, tap “Pay”."),
     ("pay", "zh"): ("付款", "全部商品扫描完后，点击“付款”。"),
 }  # fmt: skip
@@ -110,7 +113,8 @@ def test_every_guide_page_in_both_languages(lane: RecordingLane) -> None:
     for lang in ("en", "zh"):
         lane.tap(h.ids[f"lang_{lang}"])
         lane.wait(lambda lang=lang: app.shown_state.language == lang, f"language {lang}")
-        assert h.ids.title.text == {"en": "How to use self-checkout", "zh": "自助结账使用指南"}[lang]
+        titles = {"en": "How to use self-checkout", "zh": "自助结账使用指南"}
+        assert h.ids.title.text == titles[lang]
         for page in PAGES:
             lane.tap(h.ids[f"tab_{page}"])
             lane.wait(lambda page=page: h.ids.picture.page == page, f"page {page}")
@@ -143,11 +147,13 @@ def _call_and_clear(lane: RecordingLane, screen: Any) -> None:
     lane.wait(lambda: len(lane.of("alert_raised")) > before, "help alert raised")
     alert = lane.of("alert_raised")[-1]
     assert alert["kind"] == "help" and lane.of("help_requested")[-1]["reason"] == "shopper"
-    lane.wait(lambda: h.ids.title.text == "Help is on the way", "help-is-coming title")
+    lang = lane.app.shown_state.language
+    lane.wait(lambda: h.ids.title.text == text("help_title", lang), "help-is-coming title")
     assert not h.ids.called.hidden and h.ids.call.hidden
+    lane.shot(f"help_called_from_{screen.name}_{lane.app.shown_state.language}")
     lane.put(AttendantCommand(lane.clock(), "clear_all", "att-1"))
     lane.wait(lambda: not lane.app.shown_state.help_called, "help alert cleared")
-    assert h.ids.title.text == "How to use self-checkout" and not h.ids.call.hidden
+    assert h.ids.title.text == text("help_guide_title", lang) and not h.ids.call.hidden
 
 
 def _guide_round_trip(lane: RecordingLane, name: str, page: str) -> Any:
@@ -156,7 +162,8 @@ def _guide_round_trip(lane: RecordingLane, name: str, page: str) -> Any:
     guide, _call = _buttons(screen)
     lane.tap(guide)
     h = lane.on("help")
-    assert h.ids.picture.page == page and h.ids.title.text == "How to use self-checkout"
+    lang = lane.app.shown_state.language
+    assert h.ids.picture.page == page and h.ids.title.text == text("help_guide_title", lang)
     lane.tap(h.ids.back)
     return lane.on(name)
 
@@ -192,6 +199,9 @@ def test_help_and_call_attendant_on_every_shopper_screen(lane: RecordingLane) ->
         if name != "attract":
             lane.tap(app.screen())
             w = lane.on("welcome")
+            if name == "welcome":  # this one in Chinese
+                lane.tap(w.ids.lang_zh)
+                lane.wait(lambda: app.shown_state.language == "zh", "Chinese")
             if name == "bags":
                 lane.tap(w.ids.start)
         screen = _guide_round_trip(lane, name, "bags" if name == "bags" else "scan")
@@ -266,6 +276,7 @@ def test_a_survey_comment_reaches_the_event_and_only_counts_reach_telemetry(
     lane.app.pump(frames=2)
     assert len(box.text) == COMMENT_MAX_CHARS  # typing stops at the limit
     box.text = ""
+    box.cursor, box.scroll_x = (0, 0), 0  # back to the start of the emptied line
     words = "Queue was quick, scanner slow. Card 4111 1111 1111 1111 was fine"
     box.insert_text(words)
     lane.app.pump(frames=2)
@@ -275,9 +286,7 @@ def test_a_survey_comment_reaches_the_event_and_only_counts_reach_telemetry(
     lane.wait(lambda: lane.of("survey_answered"), "survey event")
     event = lane.of("survey_answered")[-1]
     assert event["score"] == 4
-    assert event["comment"] == (
-        f"Queue was quick, scanner slow. Card {CARD_NUMBER_MASK} was fine"
-    )
+    assert event["comment"] == (f"Queue was quick, scanner slow. Card {CARD_NUMBER_MASK} was fine")
     assert "4111" not in json.dumps(lane.records)  # not in any event, payment ones included
     wire = json.loads(event_payload(event, kiosk_id="lane-01", store="store-01",
                                     boot_id="b" * 32))  # fmt: skip
@@ -303,8 +312,8 @@ def test_a_survey_comment_reaches_the_event_and_only_counts_reach_telemetry(
     assert tele["kpis"]["survey_answers_by_score.4"] == ratings.count(4)
     page = render_metrics({"kiosk_id": "lane-01", "store_id": "store-01", "kpis": figures})
     families = parse_exposition(page)
-    by_score = {dict(labels)["score"]: value
-                for _name, labels, value in families["opensco_survey_answers_by_score_total"].samples}  # fmt: skip
+    samples = families["opensco_survey_answers_by_score_total"].samples
+    by_score = {dict(labels)["score"]: value for _name, labels, value in samples}
     assert by_score["4"] == ratings.count(4) and set(by_score) == {"1", "2", "3", "4", "5"}
     assert families["opensco_survey_comments_total"].samples[0][2] == 1
     assert "Queue" not in page and "Queue" not in json.dumps(tele)

@@ -356,7 +356,7 @@ def test_large_text_keeps_every_touch_target_at_least_48dp(lane: Lane) -> None:
         lane.shot("welcome_large_contrast")
         assert check("welcome") >= 6
         lane.tap(app.screen().ids.start)
-        assert check("bags") == 2
+        assert check("bags") == 4  # yes, no, Help, Call attendant
         lane.tap(app.screen().ids.yes)
         lane.put(BarcodeRead(lane.clock(), WATER, "EAN13"))
         lane.wait(lambda: app.shown_state.item_count == 1, "item shown")
@@ -374,7 +374,7 @@ def test_large_text_keeps_every_touch_target_at_least_48dp(lane: Lane) -> None:
         lane.put(PaymentResult(lane.clock(), True, amount, "cash", "T0003"))
         assert check("receipt") >= 2
         lane.tap(app.screen().ids.done)
-        assert check("rating") == 5
+        assert check("rating") == 7  # five scores, Help, Call attendant
         lane.tap(app.screen().ids.rate_3)
         lane.on("thank_you")
     finally:

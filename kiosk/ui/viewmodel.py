@@ -133,6 +133,7 @@ class ShopperState:
     high_contrast: bool = False
     help_page: str = "scan"  # the guide page the help screen shows (HELP_PAGES)
     help_called: bool = False  # a help alert is open: "help is on the way"
+    training: bool = False  # the lane is in training mode: every screen says so
     version: int = 0  # bumps on every change: a cheap "anything new?" for the UI
 
 
@@ -149,6 +150,7 @@ class ShopperViewModel:
         currency_exponent: int = 2,
         receipt_url: str = "https://receipts.example.com/r/{store_id}/{kiosk_id}/{txn_no}",
         language: str = "en",
+        training: bool = False,
     ) -> None:
         self.catalog = catalog
         self.put = put
@@ -157,7 +159,7 @@ class ShopperViewModel:
         self.receipt_url = receipt_url
         self.search = ProductSearch(catalog)
         self._lock = threading.Lock()
-        self._state = ShopperState(language=language)
+        self._state = ShopperState(language=language, training=training)
         self._default_language = language
         self._screen_since = clock()
         self._listeners: list[Listener] = []
@@ -197,6 +199,8 @@ class ShopperViewModel:
 
     def on_events(self, events: Iterable[Event]) -> None:
         for event in events:
+            if event.data.get("training") is True and not self.snapshot().training:
+                self._update(training=True)  # a training lane's events say so (docs/training.md)
             handler = _HANDLERS.get(event.type)
             if handler is not None:
                 handler(self, event)
@@ -443,8 +447,10 @@ class ShopperViewModel:
     def rate(self, score: int, comment: str = "") -> None:
         """The exit survey: a score, and the shopper's optional words. They are cleaned
         here (card-like numbers out, length bounded) because inputs are journaled as put."""
-        args: dict[str, Any] = {"score": score,
-                                "txn_no": (self.snapshot().receipt or {}).get("txn_no")}
+        args: dict[str, Any] = {
+            "score": score,
+            "txn_no": (self.snapshot().receipt or {}).get("txn_no"),
+        }
         text, _ = clean_comment(comment)
         if text:
             args["comment"] = text

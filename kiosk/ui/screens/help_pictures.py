@@ -80,7 +80,9 @@ class Pen:
 
     def oval(self, cx: float, cy: float, rx: float, ry: float, colour: RGBA) -> None:
         self.canvas.add(Color(*colour))
-        self.canvas.add(Ellipse(pos=self.p(cx - rx, cy - ry), size=(2 * rx * self.k, 2 * ry * self.k)))
+        self.canvas.add(
+            Ellipse(pos=self.p(cx - rx, cy - ry), size=(2 * rx * self.k, 2 * ry * self.k))
+        )
 
     def poly(self, points: list[tuple[float, float]], colour: RGBA) -> None:
         """A convex filled polygon (a fan from its first point)."""
@@ -206,27 +208,25 @@ def draw_bags(pen: Pen) -> None:
 
 
 def draw_pay(pen: Pen) -> None:
-    """A card tapped on the payment terminal; the receipt comes out."""
+    """A card tapped on the payment terminal; the receipt comes out of its top."""
     _counter(pen)
-    pen.rect(40, 22, 52, 84, DARK, 8)  # the terminal
-    pen.rect(46, 66, 40, 32, SCREEN, 3)
-    pen.text("¥36.50", 66, 86, 9, INK)
-    pen.text("OK", 66, 74, 7, GREEN)
+    pen.rect(30, 100, 36, 16, WHITE, 1)  # the receipt, behind the terminal's top edge
+    for i in range(3):
+        pen.rect(34, 106 + i * 3.2, 26 - 7 * i, 1.3, COUNTER_EDGE)
+    pen.rect(22, 22, 52, 84, DARK, 8)  # the terminal
+    pen.rect(28, 66, 40, 32, SCREEN, 3)
+    pen.text("¥36.50", 48, 87, 10, INK)
+    pen.text("OK", 48, 74, 8, GREEN)
     for row in range(3):  # the keypad
         for col in range(3):
-            pen.rect(49 + col * 12, 30 + row * 10, 10, 7, STEEL, 2)
-    pen.rect(36, 106, 18, 4, WHITE)  # the receipt leaving the printer slot
-    pen.rect(30, 6, 26, 12, WHITE, 1)
-    for i in range(3):
-        pen.rect(33, 9 + i * 3, 18 - 5 * i, 1.2, COUNTER_EDGE)
-    # The card, held near the screen, with its chip and the contactless waves.
-    pen.rect(98, 58, 50, 32, BLUE, 4)
-    pen.rect(104, 70, 10, 8, GOLD, 2)
-    pen.rect(104, 62, 36, 3, rgb("#ffffff", 0.7))
-    for r in (6, 11, 16):
-        pen.arc(92, 84, r, 200, 340, GREEN, 1.6)
-    pen.rect(138, 50, 20, 30, SKIN, 8)  # fingers holding it
-    pen.check(140, 104, 10)
+            pen.rect(31 + col * 12, 30 + row * 10, 10, 7, STEEL, 2)
+    for r in (7, 12, 17):  # contactless waves, from the card towards the terminal
+        pen.arc(98, 76, r, 215, 325, GREEN, 1.8)
+    pen.rect(100, 60, 48, 30, BLUE, 4)  # the card, its chip and stripe
+    pen.rect(106, 72, 10, 8, GOLD, 2)
+    pen.rect(106, 64, 34, 3, rgb("#ffffff", 0.7))
+    pen.rect(140, 52, 18, 30, SKIN, 8)  # the fingers holding it
+    pen.check(140, 106, 10)
 
 
 PAGES: dict[str, Callable[[Pen], None]] = {
@@ -251,4 +251,3 @@ class HelpPicture(Widget):
         draw = PAGES.get(self.page)
         if draw is not None and self.width > 1 and self.height > 1:
             draw(Pen(self))
-
