@@ -72,6 +72,8 @@ class LaneStateSummary:
             "age_check_pending": bool(co.age_pending),
             "help_requested": co.alerts.find(AlertKind.HELP) is not None,
             "open_alerts": alerts,
+            # A training lane (docs/training.md): tablets mark it TRAINING everywhere.
+            "training": bool(co.settings.training),
         }
         if self._oos_reason is not None:
             body["oos_reason"] = self._oos_reason

@@ -4,6 +4,7 @@ sco run --config FILE                 the shopper screen in kiosk mode (real har
 sco run --config FILE --headless      no screen: events as JSON lines on stdout
 sco run --config FILE --stdin         headless, plus JSON-lines inputs from stdin
 sco run --config FILE --probe-only    run the start-up checks, print them, exit 0/1
+sco run --config FILE --training      as [kiosk] training = true (docs/training.md)
 sco ui pin-hash                       type a PIN twice; prints [kiosk_ui] attendant_pin_hash
 """
 
@@ -28,9 +29,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.headless or args.stdin:
         return run_headless(args)
     from kiosk.cli import configure_logging
-    from kiosk.config import load_config
 
-    config = load_config(args.config)
+    config = _load(args)
     configure_logging(config.log_level, config.log_file, verbose=args.verbose)
     if args.probe_only:
         from kiosk.ui.probes import run_probes
@@ -70,11 +70,17 @@ def run_kiosk(config: KioskConfig, *, windowed: bool = False) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace) -> KioskConfig:
+    from kiosk.config import load_config
+    from kiosk.training.mode import with_training
+
+    return with_training(load_config(args.config), bool(getattr(args, "training", False)))
+
+
 def run_headless(args: argparse.Namespace) -> int:
     from kiosk.app import Lane
-    from kiosk.config import load_config
 
-    config = load_config(args.config)
+    config = _load(args)
     lock = threading.Lock()
 
     def print_events(events: list[Event]) -> None:
@@ -137,6 +143,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument(
         "--windowed", action="store_true", help="a window instead of full screen (set-up, tests)"
+    )
+    p.add_argument(
+        "--training",
+        action="store_true",
+        help="training mode, as [kiosk] training = true: simulated payment only, every event "
+        "and screen marked TRAINING, nothing counted as a sale (docs/training.md)",
     )
     p.set_defaults(func=cmd_run)
 

@@ -335,6 +335,8 @@ def test_lane_state_and_claim_forms() -> None:
     assert validate("claim", CLAIM) == []
     assert validate("lanestate", {**LANESTATE, "state": "dancing"})
     assert validate("lanestate", {**LANESTATE, "total_minor": 12.5})
+    assert validate("lanestate", {**LANESTATE, "training": True}) == []  # a training lane
+    assert validate("lanestate", {**LANESTATE, "training": "yes"})
     broken_alert = {**LANESTATE["open_alerts"][0], "raised_ts": "now"}  # type: ignore[dict-item]
     assert validate("lanestate", {**LANESTATE, "open_alerts": [broken_alert]})
     assert validate("claim", {**CLAIM, "alert_id": "A1/2"})

@@ -74,6 +74,7 @@ class AttendantApp(App):
     alert_count = NumericProperty(0)
     current = StringProperty("signin")
     notice = StringProperty("")  # a command that could not be sent, in words
+    training = BooleanProperty(False)  # a trainee's tablet (--training): banner on every screen
     # Theme (kiosk.ui.theme.apply fills these; the shared widgets' kv rules bind to them).
     c_bg = ColorProperty()
     c_panel = ColorProperty()
@@ -116,10 +117,12 @@ class AttendantApp(App):
         window_size: tuple[int, int] = (1280, 800),
         font_path: str | Path | None = None,
         tick_interval_s: float = 1.0,
+        training: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.title = "OpenSCO attendant"
+        self.title = "OpenSCO attendant" + (" · TRAINING" if training else "")
+        self.training = training
         self.keyring_dir = Path(keyring_dir)
         self.connect = connect
         self.store_id, self.tablet_id = store, tablet_id

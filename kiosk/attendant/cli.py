@@ -3,6 +3,7 @@
 sco attendant --broker URL --store ID [--keyring DIR] [--tablet-id ID] [--attendant ID]
 sco attendant enroll --attendant ID --key-id ID [--keyring DIR]   asks for the PIN twice
 sco attendant --demo [--lanes N]           simulated kiosks on a private broker, demo PIN
+sco attendant --training [--demo]         the tablet marked TRAINING (the demo lanes too)
 sco attendant --demo --autoplay --screenshots DIR
                                            a scripted shift: sign in, approve an age check,
                                            clear a non-scan; exit 0 only if both lanes
@@ -50,6 +51,9 @@ def register(sub: Any) -> None:
     p.add_argument("--screenshots", default=None, help="write a PNG of each screen passed here")
     p.add_argument("--timeout", type=float, default=180.0, help="autoplay time limit in s")
     p.add_argument("--no-sound", action="store_true", help="no chime on new alerts")
+    p.add_argument("--training", action="store_true",
+                   help="a trainee's tablet: TRAINING across every screen; with --demo the "
+                   "demo lanes run in training mode (docs/training.md)")  # fmt: skip
     p.set_defaults(func=cmd_attendant)
     sub_p = p.add_subparsers(dest="attendant_command", metavar="enroll", required=False)
     e = sub_p.add_parser("enroll", help="make an attendant's signing key, sealed with a PIN")
@@ -85,6 +89,7 @@ def cmd_attendant(args: argparse.Namespace) -> int:
         tablet_id=args.tablet_id,
         attendant_id=args.attendant,
         chime=not args.no_sound,
+        training=args.training,
     )
     app.run()
     return 0
@@ -105,7 +110,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from kiosk.attendant.app import AttendantApp
     from kiosk.attendant.demo import DemoFloor
 
-    floor = DemoFloor(broker=args.broker, lanes=args.lanes, store=args.store or "demo-store")
+    floor = DemoFloor(broker=args.broker, lanes=args.lanes, store=args.store or "demo-store",
+                      training=args.training)  # fmt: skip
     try:
         floor.start()
         print(f"sco attendant: {args.lanes} demo lanes on {floor.broker_url}, store "
@@ -118,6 +124,7 @@ def run_demo(args: argparse.Namespace) -> int:
             tablet_id=args.tablet_id,
             attendant_id=args.attendant or floor.attendant_id,
             chime=not args.no_sound,
+            training=args.training,
         )
         if args.autoplay:
             return autoplay(app, floor, args)

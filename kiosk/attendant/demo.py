@@ -122,14 +122,17 @@ class PrivateBroker:
 
 
 def lane_config_text(
-    kiosk_id: str, store: str, data_dir: Path, broker: str, trust_dir: Path
-) -> str:
-    """A headless lane with its MQTT link: no scales or terminal (the script is them)."""
+    kiosk_id: str, store: str, data_dir: Path, broker: str, trust_dir: Path,
+    training: bool = False,
+) -> str:  # fmt: skip
+    """A headless lane with its MQTT link: no scales or terminal (the script is them; a
+    training lane pays on its own simulated terminal)."""
     return f"""
 [kiosk]
 id = "{kiosk_id}"
 store = "{store}"
 data_dir = "{data_dir}"
+training = {"true" if training else "false"}
 
 [checkout]
 camera_scans = false
@@ -223,6 +226,8 @@ class SimLane:
 
     def card_approved(self) -> None:
         """The terminal's answer for what the lane asked (no card data, a reference)."""
+        if getattr(self.lane, "payment_sim", None) is not None:
+            return  # a training lane's simulated terminal answers by itself
         asked = self.of("payment_requested")
         amount = int(asked[-1]["amount_minor"]) if asked else 0
         self.put(PaymentResult(self.now(), True, amount, "card", f"DEMO-{len(asked)}"))
@@ -261,6 +266,7 @@ class DemoFloor:
         pin: str = DEMO_PIN,
         attendant_id: str = DEMO_ATTENDANT,
         key_id: str = DEMO_KEY_ID,
+        training: bool = False,
     ) -> None:
         if lanes < 1:
             raise KioskError("the demo needs at least one lane")
@@ -272,6 +278,7 @@ class DemoFloor:
         self.pin = pin
         self.attendant_id = attendant_id
         self.key_id = key_id
+        self.training = training  # every lane in training mode (docs/training.md)
         self.keyring_dir = self.workdir / "keyring"
         self.trust_dir = self.workdir / "trust"
         self.broker: PrivateBroker | None = None
@@ -299,7 +306,7 @@ class DemoFloor:
             data_dir = self.workdir / kiosk_id
             data_dir.mkdir(parents=True, exist_ok=True)
             text = lane_config_text(kiosk_id, self.store, data_dir, self.broker_url,
-                                    self.trust_dir)  # fmt: skip
+                                    self.trust_dir, self.training)  # fmt: skip
             config = parse_config_text(text, f"{kiosk_id}.toml")
             sim = SimLane(None, kiosk_id)  # its events arrive from the lane's first batch on
             sim.lane = Lane(config, on_events=sim.on_events)

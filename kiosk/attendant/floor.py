@@ -52,6 +52,7 @@ class AlertView:
     snap_ids: tuple[str, ...]
     claimed_by: str | None = None
     claimed_ts: float | None = None
+    training: bool = False  # raised on a training lane: practice, marked TRAINING
 
     @property
     def key(self) -> str:
@@ -76,6 +77,7 @@ class LaneView:
     currency: str
     alert_keys: tuple[str, ...]
     last_seen_ts: float
+    training: bool = False  # the lane runs in training mode (docs/training.md)
 
     def waiting_s(self, now: float) -> float:
         return max(0.0, now - self.since_ts)
@@ -164,6 +166,7 @@ class _Lane:
     currency: str = ""
     age_pending: bool = False
     help_requested: bool = False
+    training: bool = False
     alerts: dict[str, AlertView] = field(default_factory=dict)
 
 
@@ -374,6 +377,7 @@ class Floor:
         items, total = _int(body, "items", 0), _int(body, "total_minor", 0)
         core = _str(body, "state")
         sid = body.get("session_id")
+        training = _bool(body, "training", False)  # absent from older lanes
         # All parsed: now apply, so a bad payload changes nothing.
         lane.state_known = True
         lane.state_ts, lane.seq = ts, _int(body, "seq", 0)
@@ -385,6 +389,7 @@ class Floor:
         lane.currency = str(body.get("currency") or lane.currency)
         lane.age_pending = _bool(body, "age_check_pending", False)
         lane.help_requested = _bool(body, "help_requested", False)
+        lane.training = training
         lane.last_seen_ts = max(lane.last_seen_ts, now)
         for gone in set(lane.alerts) - {a.alert_id for a in alerts}:
             self._alert_gone(kiosk_id, gone)
@@ -408,6 +413,8 @@ class Floor:
             while len(self._seen_events) > SEEN_EVENT_IDS:
                 self._seen_events.popitem(last=False)
         lane.last_seen_ts = max(lane.last_seen_ts, now)
+        if body.get("training") is True:  # every event of a training lane says so
+            lane.training = True
         if lane.state_known and 0 < seq <= lane.seq:
             return  # already in the lane state we hold
         lane.seq = max(lane.seq, seq)
@@ -497,6 +504,8 @@ class Floor:
                 claim = self._claims.get(alert.key)
                 if claim is not None:
                     alert = replace(alert, claimed_by=claim.attendant_id, claimed_ts=claim.ts)
+                if lane.training:
+                    alert = replace(alert, training=True)
                 out.append(alert)
         return tuple(sorted(out, key=urgency_key))
 
@@ -517,6 +526,7 @@ class Floor:
             currency=lane.currency,
             alert_keys=tuple(a.key for a in alerts),
             last_seen_ts=lane.last_seen_ts,
+            training=lane.training,
         )
 
     @staticmethod

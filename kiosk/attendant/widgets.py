@@ -69,7 +69,8 @@ class LaneTile(Card):
         rows = 4 if on_screen is not None else 3
         super().__init__(orientation="vertical", size_hint_y=None, height=app.touch_h * rows)
         self.kiosk_id = lane.kiosk_id
-        self.title = TLabel(text=lane.kiosk_id, font_size=app.fs_l, bold=True)
+        title = f"{lane.kiosk_id} · {words.TRAINING_MARK}" if lane.training else lane.kiosk_id
+        self.title = TLabel(text=title, font_size=app.fs_l, bold=True)
         self.state = TLabel(text=words.state_text(lane), font_size=app.fs_m)
         self.wait = TLabel(font_size=app.fs_s)
         basket = f"{lane.items} items, {words.money_text(lane.total_minor, lane.currency)}"
@@ -117,6 +118,8 @@ class AlertRow(Card):
         claimed = f"claimed by {alert.claimed_by}" if alert.claimed_by else "not claimed"
         self.where = TLabel(font_size=app.fs_s)
         self._where_head = f"{alert.kiosk_id} · {alert.severity}"
+        if alert.training:  # practice: the trainee must still see it is not a real shopper
+            self._where_head = f"{words.TRAINING_MARK} · {self._where_head}"
         self._claimed = claimed
         text.add_widget(self.reason)
         text.add_widget(self.where)

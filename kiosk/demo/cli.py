@@ -66,6 +66,9 @@ def register_arguments(p: argparse.ArgumentParser) -> None:
         help="no vision pipeline (the scene still drives the scales and scanner)",
     )
     p.add_argument("--no-panel", action="store_true", help="the shopper screen alone")
+    p.add_argument("--training", action="store_true",
+                   help="the lane in training mode: TRAINING on every screen and event, "
+                   "nothing counted as a sale (docs/training.md)")  # fmt: skip
     p.add_argument(
         "--timeout",
         type=float,
@@ -133,7 +136,7 @@ def broker_url(choice: str) -> str | None:
 
 def demo_config_text(
     *, data_dir: Path, lang: str, scan_port: str, bagging_port: str, payment_port: str,
-    camera: bool, broker: str | None,
+    camera: bool, broker: str | None, training: bool = False,
 ) -> str:  # fmt: skip
     """The lane's TOML: the real sections, pointed at the simulators."""
     mqtt = f'enabled = true\nbroker = "{broker}"' if broker else "enabled = false"
@@ -143,6 +146,7 @@ id = "demo-01"
 store = "demo-store"
 default_language = "{lang}"
 data_dir = "{data_dir}"
+training = {"true" if training else "false"}
 
 [checkout]
 currency = "CNY"
@@ -197,6 +201,7 @@ class DemoRig:
         self.world = DemoWorld(catalog, seed=args.seed, fps=args.fps,
                                with_photos=not args.no_photos)  # fmt: skip
         self.payment = PaymentTerminalSimulator()
+        self._own_payment = self.payment  # stopped by us; a training lane stops its own
         self.broker = broker_url(args.broker)
         self.lane: Any = None
         self.vm: Any = None
@@ -217,12 +222,16 @@ class DemoRig:
             scan_port=self.world.port(Platform.SCAN),
             bagging_port=self.world.port(Platform.BAGGING), payment_port=self.payment.port,
             camera=not self.args.no_camera, broker=self.broker,
+            training=bool(getattr(self.args, "training", False)),
         )  # fmt: skip
         (self.data_dir / "demo.toml").write_text(text, encoding="utf-8")
         config = parse_config_text(text, "demo.toml")
         self.lane = Lane(config, catalog=self.catalog, on_events=self._on_events)
+        training = config.sections["kiosk"]["training"]
+        if training and self.lane.payment_sim is not None:
+            self.payment = self.lane.payment_sim  # the terminal a training lane really pays on
         self.vm = ShopperViewModel(self.catalog, put=self.lane.put, clock=self.lane.clock,
-                                   language=self.args.lang)  # fmt: skip
+                                   language=self.args.lang, training=training)  # fmt: skip
         self.lane.start()
 
     def _on_events(self, events: list[Event]) -> None:
@@ -251,7 +260,7 @@ class DemoRig:
         for step in (
             lambda: self.lane.stop() if self.lane is not None else None,
             self.world.stop,
-            self.payment.stop,
+            self._own_payment.stop,
         ):
             try:
                 step()

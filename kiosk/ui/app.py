@@ -68,6 +68,7 @@ class ShopperApp(App):
     """The shopper touch screen for one lane, painting ``vm``'s snapshots."""
 
     lang = StringProperty("en")
+    training = BooleanProperty(False)  # the TRAINING ribbon over every screen
     large_text = BooleanProperty(False)
     high_contrast = BooleanProperty(False)
     # Theme (kiosk.ui.theme.apply fills these; every kv rule binds to them).
@@ -128,6 +129,7 @@ class ShopperApp(App):
         self.frame_listeners: list[FrameListener] = []
         self.shown_state: ShopperState | None = None  # what the last painted frame shows
         self.sm: Any = None
+        self.training_ribbon: Any = None
         self._pending: ShopperState | None = None
         self._pending_lock = threading.Lock()
         self._events: list[Any] = []
@@ -157,11 +159,13 @@ class ShopperApp(App):
 
     def build(self) -> Any:
         from kivy.core.window import Window
+        from kivy.uix.boxlayout import BoxLayout
         from kivy.uix.screenmanager import NoTransition, ScreenManager
 
         from kiosk.ui.screens.base import load_kv
         from kiosk.ui.widgets import banner, camera_preview, cart_list, keypad, qr_image
         from kiosk.ui.widgets.base import load_rules
+        from kiosk.ui.widgets.training_ribbon import TrainingRibbon
 
         theme.register_font(self.font_path)  # ConfigError naming fonts-noto-cjk if missing
         load_rules()
@@ -188,7 +192,12 @@ class ShopperApp(App):
         Window.flip = flip_and_count
         self._unhook_flip = lambda: setattr(Window, "flip", original_flip)
         self._apply(self.vm.snapshot())
-        return sm
+        # The shell: the TRAINING ribbon (zero height unless training) above every screen.
+        shell = BoxLayout(orientation="vertical")
+        self.training_ribbon = TrainingRibbon()
+        shell.add_widget(self.training_ribbon)
+        shell.add_widget(sm)
+        return shell
 
     def on_stop(self) -> None:
         for event in self._events:
@@ -220,6 +229,7 @@ class ShopperApp(App):
             theme.apply(self, large_text=state.large_text, high_contrast=state.high_contrast)
             self.sm.get_screen("scanning").ids.cart.forget()  # rows are sized at build
         self.lang = state.language
+        self.training = state.training
         name = visible_screen(state)
         screen = self.sm.get_screen(name)
         try:

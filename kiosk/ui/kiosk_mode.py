@@ -82,6 +82,7 @@ class KioskMode:
             clock=lane.clock if lane is not None else _wall_ms,
             currency_exponent=self.config.core_settings().currency_exponent,
             language=self.config.default_language,
+            training=self.config.sections["kiosk"]["training"],
         )
         if lane is not None:  # remote assistance mirrors this window's screen
             lane.attach_view_model(self.vm)

@@ -53,6 +53,8 @@ class DetailScreen(AttendantScreen):
             self.ids.title.text = f"Lane {self.kiosk_id}"
             self.ids.evidence.text = "No open alert on this lane."
         self.ids.lane_info.text = _lane_line(lane, app.now())
+        if lane is not None and lane.training:  # a practice alert on a training lane
+            self.ids.title.text = f"{words.TRAINING_MARK} · {self.ids.title.text}"
         self._show_snapshot(alert, app)
         self.refresh(app.now())
         layout = (

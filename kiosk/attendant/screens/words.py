@@ -35,6 +35,8 @@ REASONS: dict[str, str] = {
     "expired_item": "Expired item scanned",
 }
 
+TRAINING_MARK = "TRAINING"  # on a training lane's tile, alerts and detail (docs/training.md)
+
 STATES: dict[str, str] = {
     "idle": "Idle",
     "shopping": "Shopping",
