@@ -177,6 +177,8 @@ def render_metrics(snap: Mapping[str, Any]) -> str:
     out.add("opensco_up", "gauge", "1 while the lane process answers", 1)
     out.add("opensco_uptime_seconds", "gauge", "seconds since start", snap.get("uptime_s"))
     out.add("opensco_lane_locked", "gauge", "1 while the lane is locked", snap.get("locked"))
+    text = "1 while the lane runs in training mode (practice: nothing sold or counted)"
+    out.add("opensco_training_mode", "gauge", text, snap.get("training"))
     up_help = "1 when the device answers and reports no fault, else 0"
     for device, state in sorted(snap.get("devices", {}).items()):
         out.add("opensco_device_up", "gauge", up_help, state not in DEVICE_FAULTS, device=device)

@@ -271,6 +271,8 @@ class LaneTelemetry:
             "store_id": config.store_id,
             "ts": round(time.time(), 3),
             "uptime_s": round(time.monotonic() - self.started_mono, 1),
+            # A training lane's figures below leave its practice sales out (docs/training.md).
+            "training": bool(config.sections["kiosk"]["training"]),
         }
         engine = lane.engine_thread.engine
         if engine is not None:  # attribute reads: atomic, a moment's staleness is fine
@@ -356,14 +358,14 @@ class LaneTelemetry:
 # --- the tele message -------------------------------------------------------------------
 
 
+# Snapshot figures the tele message carries unchanged.
+TELE_AS_IS = ("uptime_s", "state", "locked", "training", "devices", "host", "scales", "vision")
+
+
 def tele_fields(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     """The snapshot as opensco.tele/1 fields (backend_client/schemas/tele.json): the KPIs
     flattened to numbers (``interventions_per_100.<reason>``), figures not known left out."""
-    out: dict[str, Any] = {
-        key: snapshot[key]
-        for key in ("uptime_s", "state", "locked", "devices", "host", "scales", "vision")
-        if key in snapshot
-    }
+    out: dict[str, Any] = {key: snapshot[key] for key in TELE_AS_IS if key in snapshot}
     if "printer" in snapshot:
         out["printer"] = snapshot["printer"]
     outbox = snapshot.get("outbox", {})
