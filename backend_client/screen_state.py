@@ -95,10 +95,8 @@ def prompt_of(state: ShopperState, screen: str) -> dict[str, str] | None:
     if screen == "payment" and state.payment.status in PAYMENT_PROMPTS:
         key = PAYMENT_PROMPTS[state.payment.status]
         return {"key": key, "text": text(key, lang)}
-    key = SCREEN_PROMPTS.get(screen)
-    if screen == "scanning" and not state.lines:
-        key = "cart_empty"
-    return {"key": key, "text": text(key, lang)} if key else None
+    own = "cart_empty" if screen == "scanning" and not state.lines else SCREEN_PROMPTS.get(screen)
+    return {"key": own, "text": text(own, lang)} if own else None
 
 
 def buttons_of(state: ShopperState, screen: str) -> list[str]:
@@ -214,8 +212,7 @@ class ScreenPublisher:
         self.vm = vm
         self._publish = publish
         self.topic = topic
-        self._ids = {"kiosk_id": kiosk_id, "store_id": store_id, "currency": currency,
-                     "currency_exponent": currency_exponent}  # fmt: skip
+        self._ids = (kiosk_id, store_id, currency, currency_exponent)
         self.owns_vm = owns_vm
         self.min_interval_s = min_interval_s
         self._monotonic = monotonic
@@ -266,7 +263,11 @@ class ScreenPublisher:
                 return
             self._dirty = False
             alerts = list(self._alerts)
-        body = screen_payload(self.vm.snapshot(), alerts, ts=self._wall(), **self._ids)
+        kiosk_id, store_id, currency, exponent = self._ids
+        body = screen_payload(
+            self.vm.snapshot(), alerts, kiosk_id=kiosk_id, store_id=store_id,
+            currency=currency, currency_exponent=exponent, ts=self._wall(),
+        )  # fmt: skip
         if self._last is not None and _without_time(body) == _without_time(self._last):
             return
         payload = encode(body)
