@@ -9,6 +9,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
 from calibration.results import CheckResult
+from calibration.screens.help import HelpPopup, help_id
 from calibration.screens.widgets import VERDICT_WORD, detail_lines, headline
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class ResultCard(BoxLayout):
     verdict = StringProperty("skipped")
     title = StringProperty("")
     body = StringProperty("")
+    help_id = StringProperty("")  # the troubleshooting entry for a check that did not pass
 
     def show(self, result: CheckResult, *, detailed: bool = False, title: str = "") -> None:
         self.verdict = result.verdict.value
@@ -43,6 +45,12 @@ class ResultCard(BoxLayout):
         if result.advice and result.verdict.value != "pass":
             lines.append(result.advice)
         self.body = "\n".join(lines)
+        self.help_id = help_id(result)
+
+    def open_help(self) -> Any:
+        popup = HelpPopup(self.help_id)
+        popup.open()
+        return popup
 
 
 class VerdictBanner(BoxLayout):

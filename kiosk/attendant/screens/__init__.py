@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-SCREENS = ("signin", "lanes", "queue", "detail", "assist")
+SCREENS = ("signin", "lanes", "queue", "detail", "assist", "help")
 
 
 def load_kv(name: str) -> None:
