@@ -33,7 +33,7 @@ from tests.conftest import EXAMPLES, Collector, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 WATER, WATER_G = "6902974302088", 572
-ALLOWED_LABELS = {"kiosk", "store", "device", "reason", "stage", "quantile"}
+ALLOWED_LABELS = {"kiosk", "store", "device", "reason", "stage", "quantile", "score"}  # score: 1-5
 
 # --- an independent, strict reader of the 0.0.4 text format ---------------------------------
 
