@@ -140,15 +140,15 @@ def test_every_guide_page_in_both_languages(lane: RecordingLane) -> None:
 def _call_and_clear(lane: RecordingLane, screen: Any) -> None:
     """Tap Call attendant: a help alert is raised, the help screen says help is coming;
     then the attendant clears it."""
-    before = len(lane.of("alert_raised"))
+    before, lang = len(lane.of("alert_raised")), lane.app.shown_state.language
     _guide, call = _buttons(screen)
     lane.tap(call)
     h = lane.on("help")
     lane.wait(lambda: len(lane.of("alert_raised")) > before, "help alert raised")
     alert = lane.of("alert_raised")[-1]
     assert alert["kind"] == "help" and lane.of("help_requested")[-1]["reason"] == "shopper"
-    lang = lane.app.shown_state.language
     lane.wait(lambda: h.ids.title.text == text("help_title", lang), "help-is-coming title")
+    assert lane.app.shown_state.language == lang  # the session the call opened kept it
     assert not h.ids.called.hidden and h.ids.call.hidden
     lane.shot(f"help_called_from_{screen.name}_{lane.app.shown_state.language}")
     lane.put(AttendantCommand(lane.clock(), "clear_all", "att-1"))

@@ -151,8 +151,10 @@ def _remove_item(co: Checkout, args: Any) -> None:
 def _request_help(co: Checkout, args: Any) -> None:
     if not co.session_open:
         # Help on the welcome screen opens a session, so the alert has a unique id, an
-        # attendant can clear it, and it is in the journal like any other.
-        co.start_session()
+        # attendant can clear it, and it is in the journal like any other; in the language
+        # the shopper picked there.
+        lang = _str_arg(args, "language")
+        co.start_session(lang if lang in LANGUAGES else None)
     co.emit(EventType.HELP_REQUESTED, reason=_str_arg(args, "reason") or "")
     if co.alerts.find(AlertKind.HELP) is None:
         co.raise_alert(AlertKind.HELP, detail=_str_arg(args, "reason") or "")

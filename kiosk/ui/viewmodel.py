@@ -398,7 +398,7 @@ class ShopperViewModel:
 
     def help(self) -> None:
         """Call the attendant (the core raises a help alert) and show the guide meanwhile."""
-        self._act("request_help", reason="shopper")
+        self._act("request_help", reason="shopper", language=self.snapshot().language)
         self._open_help(None, called=True)
 
     def open_help(self, page: str | None = None) -> None:
