@@ -48,9 +48,9 @@ class ResultCard(BoxLayout):
         self.help_id = help_id(result)
 
     def open_help(self) -> Any:
-        popup = HelpPopup(self.help_id)
-        popup.open()
-        return popup
+        self.popup = HelpPopup(self.help_id)
+        self.popup.open()
+        return self.popup
 
 
 class VerdictBanner(BoxLayout):

@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.label import Label
 from kivy.uix.popup import Popup
 from kivy.uix.scrollview import ScrollView
 from kivy.utils import escape_markup
 
 from calibration.results import CheckResult
 from kiosk.help.kb import KnowledgeBaseError, lookup
-from kiosk.ui.widgets.base import TLabel, TouchButton
+from kiosk.ui.theme import FONT_NAME
+from kiosk.ui.widgets.base import TouchButton
 
 
 def help_id(result: CheckResult) -> str:
@@ -40,10 +42,14 @@ class HelpPopup(Popup):
     """The entry, with a language switch and a close button big enough for a finger."""
 
     def __init__(self, check_id: str, lang: str = "en", **kwargs: Any) -> None:
-        super().__init__(title="Help / 帮助", size_hint=(0.8, 0.85), **kwargs)
+        super().__init__(title="Help / 帮助", title_font=FONT_NAME, title_size="18sp",
+                         size_hint=(0.8, 0.85), **kwargs)  # fmt: skip
         self.check_id = check_id
         box = BoxLayout(orientation="vertical", spacing=8)
-        self.body = TLabel(markup=True, halign="left", valign="top", size_hint_y=None)
+        # Light text: the popup's own background is dark whatever the app's theme.
+        self.body = Label(markup=True, halign="left", valign="top", size_hint_y=None,
+                          font_name=FONT_NAME, font_size="17sp",
+                          color=(0.95, 0.95, 0.95, 1))  # fmt: skip
         self.body.bind(width=lambda w, v: setattr(w, "text_size", (v, None)),
                        texture_size=lambda w, v: setattr(w, "height", v[1]))  # fmt: skip
         scroll = ScrollView(do_scroll_x=False)
