@@ -24,4 +24,6 @@ def make_screen(name: str) -> Any:
 
     module = importlib.import_module(f"kiosk.attendant.screens.{name}")
     load_kv(name)
-    return getattr(module, name.title() + "Screen")(name=name)
+    # "Tablet" prefix: kv rules match by class name, and the shopper and review apps
+    # have screens called Help and Detail in the same process.
+    return getattr(module, "Tablet" + name.title() + "Screen")(name=name)

@@ -76,7 +76,7 @@ def totals_text(state: Mapping[str, Any]) -> str:
     return text
 
 
-class AssistScreen(AttendantScreen):
+class TabletAssistScreen(AttendantScreen):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.kiosk_id = ""

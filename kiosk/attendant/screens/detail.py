@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from kiosk.attendant.floor import AlertView, FloorState, LaneView
 
 
-class DetailScreen(AttendantScreen):
+class TabletDetailScreen(AttendantScreen):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.kiosk_id = ""

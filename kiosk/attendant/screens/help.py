@@ -20,7 +20,7 @@ HEADINGS = {"en": "Troubleshooting: what a lane's check means and who fixes it",
             "zh": "故障排除：检查结果的含义，以及由谁处理"}  # fmt: skip
 
 
-class HelpScreen(AttendantScreen):
+class TabletHelpScreen(AttendantScreen):
     lang = StringProperty("en")
     selected = StringProperty("")  # the check id whose entry is shown
 

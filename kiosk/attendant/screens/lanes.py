@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from kiosk.attendant.floor import FloorState
 
 
-class LanesScreen(AttendantScreen):
+class TabletLanesScreen(AttendantScreen):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.tiles: dict[str, LaneTile] = {}

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from kiosk.attendant.floor import FloorState
 
 
-class QueueScreen(AttendantScreen):
+class TabletQueueScreen(AttendantScreen):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.rows: list[AlertRow] = []

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from kiosk.attendant.floor import FloorState
 
 
-class SigninScreen(AttendantScreen):
+class TabletSigninScreen(AttendantScreen):
     def submit(self, pin: str) -> None:
         from kivy.app import App
 
