@@ -342,7 +342,12 @@ class ScaleSimulator:
                 fds.append(self._server.fileno())
             if self._master is not None:
                 fds.append(self._master)
-            timeout = max(0.0, min(0.02, next_frame - time.monotonic()))
+            if self.protocol.poll_command is None:
+                timeout = max(0.0, min(0.02, next_frame - time.monotonic()))
+            else:
+                # Polled: no frame is due on a timer (next_frame never moves), so a
+                # timeout from it would be 0 and spin a core; wake for the host or physics.
+                timeout = 0.02
             ready, _, _ = select.select(fds, [], [], timeout)
             self._physics()
             while not self._calls.empty():
