@@ -275,7 +275,12 @@ run_tests() {
 
     local t0 t1 rc=0
     t0="$(date +%s.%N)"
-    "$VENV/bin/python" -m pytest -q "$@" || rc=$?
+    # Two workers, one test file each at a time: most tests wait on brokers, windows and
+    # serial lines, so two processes keep a 2-core machine busy. OPENSCO_TEST_WORKERS=0 runs
+    # in one process (and `-n 0` after ./run.sh test does the same).
+    local workers=(-n "${OPENSCO_TEST_WORKERS:-2}" --dist loadfile)
+    [[ "${OPENSCO_TEST_WORKERS:-2}" == 0 ]] && workers=(-p no:xdist)
+    "$VENV/bin/python" -m pytest -q "${workers[@]}" "$@" || rc=$?
     t1="$(date +%s.%N)"
     if ((rc == 5)); then
         log "ERROR: pytest collected no tests (exit 5) -- treated as a failure"
