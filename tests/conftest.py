@@ -291,6 +291,20 @@ def signed_command(
     return json.dumps(sign_command(cmd, load_private_key(private), key_id)).encode()
 
 
+def _load_triton_before_any_window() -> None:
+    """torch._dynamo imports triton, whose bundled LLVM segfaults on load once Mesa's
+    llvmpipe (software GL, libLLVM) has made a Kivy window in the process; loaded first,
+    both work. Every worker process loads it here, before any test opens a window."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return  # the kiosk-only install (no `train` extra): nothing to order
+    import torch._dynamo  # noqa: F401
+
+
+_load_triton_before_any_window()
+
+
 # Test modules that import torch in this process. torch._dynamo imports triton, whose
 # bundled LLVM segfaults on load once Mesa's llvmpipe (software GL, libLLVM) has made a
 # Kivy window in the same process; loaded in the other order both work. So these run
