@@ -28,10 +28,7 @@ def training_config_text(
     nudge_grace_ms: int = TRAINING_NUDGE_GRACE_MS,
 ) -> str:  # fmt: skip
     """The demo lane's config, in training mode."""
-    text = lane_config_text(kiosk_id, store, data_dir, broker, trust_dir)
-    text = text.replace(f'data_dir = "{data_dir}"\n', f'data_dir = "{data_dir}"\ntraining = true\n')
-    if "training = true" not in text:
-        raise KioskError("the demo lane config changed shape: cannot switch training on")
+    text = lane_config_text(kiosk_id, store, data_dir, broker, trust_dir, training=True)
     return text + f"\n[security]\nnudge_grace_ms = {nudge_grace_ms}\n"
 
 
