@@ -14,7 +14,7 @@ from tests.conftest import EXAMPLES, SCO
 @pytest.mark.slow
 def test_vision_run_prints_camera_reads_the_replay_format_accepts(tmp_path) -> None:
     done = subprocess.run(
-        [*SCO, "vision", "run", "synthetic:?script=scan(DRK-003)&seed=2",
+        [*SCO, "vision", "run", "synthetic:?script=scan(DRK-003)&seed=2&fps=10",
          "--model", str(tmp_path / "none.onnx"), "--data-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -39,7 +39,7 @@ def test_the_shipped_detector_tracks_a_scanned_item_into_the_bagging_area(tmp_pa
     """The committed models/item-detector.onnx, run by the kiosk's own pipeline on a
     rendered scan: the read lands on a tracked item that then reaches the bagging area."""
     done = subprocess.run(
-        [*SCO, "vision", "run", "synthetic:?script=scan(DRK-003)&seed=2",
+        [*SCO, "vision", "run", "synthetic:?script=scan(DRK-003)&seed=2&fps=10",
          "--catalog", str(EXAMPLES / "catalog.csv"), "--data-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
