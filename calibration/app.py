@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from kiosk.ui.themed_app import ThemedApp
+
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 
 import logging
@@ -22,13 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kivy.app import App
 from kivy.clock import Clock
 from kivy.config import Config
 from kivy.properties import (
     BooleanProperty,
-    ColorProperty,
-    NumericProperty,
     StringProperty,
 )
 
@@ -44,7 +43,7 @@ logger = logging.getLogger(__name__)
 TICK_S = 0.1  # live weight and live view refresh
 
 
-class CalibrationApp(App):
+class CalibrationApp(ThemedApp):
     """Start → scale steps → zones → camera checks → summary."""
 
     technician = StringProperty("")
@@ -53,28 +52,6 @@ class CalibrationApp(App):
     current = StringProperty("start")
     busy = BooleanProperty(False)  # a check is running
     # Theme (kiosk.ui.theme.apply fills these; the shared widgets' kv rules bind to them).
-    c_bg = ColorProperty()
-    c_panel = ColorProperty()
-    c_fg = ColorProperty()
-    c_muted = ColorProperty()
-    c_accent = ColorProperty()
-    c_accent_fg = ColorProperty()
-    c_button = ColorProperty()
-    c_button_fg = ColorProperty()
-    c_warn = ColorProperty()
-    c_warn_fg = ColorProperty()
-    c_danger = ColorProperty()
-    c_danger_fg = ColorProperty()
-    c_ok = ColorProperty()
-    c_ok_fg = ColorProperty()
-    fs_s = NumericProperty(16)
-    fs_m = NumericProperty(22)
-    fs_l = NumericProperty(30)
-    fs_xl = NumericProperty(40)
-    fs_xxl = NumericProperty(60)
-    touch_h = NumericProperty(64)
-    pad = NumericProperty(16)
-    gap = NumericProperty(10)
 
     start_embedded = ShopperApp.start_embedded
     pump = ShopperApp.pump

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 
+from kiosk.ui.themed_app import ThemedApp
+
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 
 import logging
@@ -25,12 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from kivy.app import App
 from kivy.clock import Clock
 from kivy.config import Config
 from kivy.properties import (
     BooleanProperty,
-    ColorProperty,
     NumericProperty,
     StringProperty,
 )
@@ -64,7 +64,7 @@ class FloorClient(Protocol):
 ClientFactory = Callable[[Any, Callable[[AlertView], None]], FloorClient]
 
 
-class AttendantApp(App):
+class AttendantApp(ThemedApp):
     """The tablet: sign-in, lane map, alert queue, alert detail."""
 
     store_id = StringProperty("")
@@ -76,28 +76,6 @@ class AttendantApp(App):
     notice = StringProperty("")  # a command that could not be sent, in words
     training = BooleanProperty(False)  # a trainee's tablet (--training): banner on every screen
     # Theme (kiosk.ui.theme.apply fills these; the shared widgets' kv rules bind to them).
-    c_bg = ColorProperty()
-    c_panel = ColorProperty()
-    c_fg = ColorProperty()
-    c_muted = ColorProperty()
-    c_accent = ColorProperty()
-    c_accent_fg = ColorProperty()
-    c_button = ColorProperty()
-    c_button_fg = ColorProperty()
-    c_warn = ColorProperty()
-    c_warn_fg = ColorProperty()
-    c_danger = ColorProperty()
-    c_danger_fg = ColorProperty()
-    c_ok = ColorProperty()
-    c_ok_fg = ColorProperty()
-    fs_s = NumericProperty(16)
-    fs_m = NumericProperty(22)
-    fs_l = NumericProperty(30)
-    fs_xl = NumericProperty(40)
-    fs_xxl = NumericProperty(60)
-    touch_h = NumericProperty(64)
-    pad = NumericProperty(16)
-    gap = NumericProperty(10)
 
     # The shopper app's embedding helpers use nothing of its lane: one implementation.
     start_embedded = ShopperApp.start_embedded

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from kiosk.ui.themed_app import ThemedApp
+
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 
 import importlib
@@ -25,13 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kivy.app import App
 from kivy.clock import Clock
 from kivy.config import Config
 from kivy.properties import (
     BooleanProperty,
-    ColorProperty,
-    NumericProperty,
     StringProperty,
 )
 
@@ -64,7 +63,7 @@ def screen_class_name(name: str) -> str:
     return "".join(part.title() for part in name.split("_")) + "Screen"
 
 
-class ShopperApp(App):
+class ShopperApp(ThemedApp):
     """The shopper touch screen for one lane, painting ``vm``'s snapshots."""
 
     lang = StringProperty("en")
@@ -72,28 +71,6 @@ class ShopperApp(App):
     large_text = BooleanProperty(False)
     high_contrast = BooleanProperty(False)
     # Theme (kiosk.ui.theme.apply fills these; every kv rule binds to them).
-    c_bg = ColorProperty()
-    c_panel = ColorProperty()
-    c_fg = ColorProperty()
-    c_muted = ColorProperty()
-    c_accent = ColorProperty()
-    c_accent_fg = ColorProperty()
-    c_button = ColorProperty()
-    c_button_fg = ColorProperty()
-    c_warn = ColorProperty()
-    c_warn_fg = ColorProperty()
-    c_danger = ColorProperty()
-    c_danger_fg = ColorProperty()
-    c_ok = ColorProperty()
-    c_ok_fg = ColorProperty()
-    fs_s = NumericProperty(16)
-    fs_m = NumericProperty(22)
-    fs_l = NumericProperty(30)
-    fs_xl = NumericProperty(40)
-    fs_xxl = NumericProperty(60)
-    touch_h = NumericProperty(64)
-    pad = NumericProperty(16)
-    gap = NumericProperty(10)
 
     def __init__(
         self,
